@@ -1,0 +1,41 @@
+# syllo: two commands on a fresh machine.
+#   make demo   build a tiny model and SYLLO puzzles, train it, watch it live
+#   make test   the whole test suite (ruff, mypy on the pure modules, pytest)
+#
+# Both create (or reuse) .venv inside the repo. torch is installed first, pinned
+# to a CPU build, so the plain `torch>=2.4` requirement in pyproject.toml is
+# already met and pip never pulls a multi-GB CUDA build. On a GPU box, install
+# your own torch build first and run: make setup TORCH_SPEC=  (empty: keep yours).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.syllo-installed
+
+.PHONY: setup demo test lint torture clean-demo
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install --quiet "$(TORCH_SPEC)"; fi
+	$(PY) -m pip install --quiet -e '.[dev,lora]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	bash scripts/demo.sh
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+torture: setup
+	$(VENV)/bin/pytest -q -m reliability tests/reliability
+
+clean-demo:
+	rm -rf runs/demo runs/tiny-model data/demo status/events.jsonl status/training_status.json status/train.log

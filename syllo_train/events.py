@@ -1,0 +1,397 @@
+"""The event contract between the trainer and every reader.
+
+One JSON object a line (NDJSON), UTF-8, ``\\n``-terminated, appended whole with a
+single ``write`` call. This module is the single definition of that contract:
+the schema version, every event type with its fields, the cumulative counters,
+the text cap, and the writer. It imports only the standard library and orjson
+so that the TUI (and any script) can use it without paying for torch.
+
+``docs/events.md`` documents the same contract for humans; a test keeps the two
+in step.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+#: Bumped on any change to a documented field's meaning or a removal.
+#: Adding an optional field or a new event type also bumps it; readers must
+#: accept unknown fields and unknown types whatever the version.
+SCHEMA_VERSION = 1
+
+#: Default cap on long texts (prompt, golden, output, traceback), in characters.
+DEFAULT_MAX_TEXT_CHARS = 4000
+
+#: Appended to a capped text so a human sees it was cut; the sibling
+#: ``<field>_cut`` key carries the original length for programs.
+CUT_MARKER = "…[cut]"
+
+# A field spec: (allowed JSON types, nullable). "number" accepts int and float.
+_T = tuple[tuple[type, ...], bool]
+_STR: _T = ((str,), False)
+_STR_N: _T = ((str,), True)
+_NUM: _T = ((int, float), False)
+_NUM_N: _T = ((int, float), True)
+_INT: _T = ((int,), False)
+_INT_N: _T = ((int,), True)
+_BOOL: _T = ((bool,), False)
+_BOOL_N: _T = ((bool,), True)
+_DICT: _T = ((dict,), False)
+_DICT_N: _T = ((dict,), True)
+_LIST: _T = ((list,), False)
+
+#: Fields every event carries.
+COMMON_FIELDS: dict[str, _T] = {
+    "v": _INT,
+    "type": _STR,
+    "ts": _NUM,
+    "run_id": _STR,
+    "step": _INT,
+}
+
+#: Required fields of each event type (beyond COMMON_FIELDS). Writers may add
+#: more; readers must ignore fields they do not know.
+EVENT_FIELDS: dict[str, dict[str, _T]] = {
+    "run_start": {
+        "config": _DICT,
+        "model": _STR,
+        "params_total": _INT,
+        "params_trainable": _INT,
+        "train_examples": _INT,
+        "val_examples": _INT,
+        "eval_prompts": _INT,
+        "max_steps": _INT,
+        "world_size": _INT,
+        "resumed_from": _STR_N,
+        "device": _STR,
+        "pid": _INT,
+        "versions": _DICT,
+    },
+    "log": {
+        "total_steps": _INT,
+        "epoch": _NUM,
+        "loss": _NUM_N,
+        "lr": _NUM_N,
+        "grad_norm": _NUM_N,
+        "steps_per_s": _NUM_N,
+        "tokens_per_s": _NUM_N,
+        "eta_s": _NUM_N,
+        "elapsed_s": _NUM,
+        "peak_mem_bytes": _INT_N,
+        "mem_kind": _STR,
+        "example": _DICT_N,
+        "counters": _DICT,
+    },
+    "eval": {
+        "total_steps": _INT,
+        "epoch": _NUM,
+        "val_loss": _NUM_N,
+        "train_loss": _NUM_N,
+        "gap": _NUM_N,
+        "accuracy": _NUM_N,
+        "samples": _LIST,
+        "seconds": _NUM,
+        "counters": _DICT,
+    },
+    "timeout": {
+        "sample": _INT,
+        "limit_s": _NUM,
+        "elapsed_s": _NUM,
+        "tokens": _INT,
+        "partial": _STR_N,
+        "stall": _BOOL,
+        "counters": _DICT,
+    },
+    "checkpoint": {
+        "path": _STR,
+        "seconds": _NUM,
+        "counters": _DICT,
+    },
+    "resume": {
+        "from_checkpoint": _STR_N,
+        "reason": _STR,
+    },
+    "run_end": {
+        "status": _STR,
+        "reason": _STR_N,
+        "elapsed_s": _NUM,
+        "counters": _DICT,
+    },
+    "error": {
+        "error_type": _STR,
+        "message": _STR,
+        "traceback": _STR_N,
+    },
+}
+
+EVENT_TYPES: tuple[str, ...] = tuple(EVENT_FIELDS)
+
+#: Fields of the ``example`` object on a ``log`` event (log tier: no output).
+LOG_EXAMPLE_FIELDS: dict[str, _T] = {
+    "index": _INT,
+    "prompt": _STR,
+    "golden": _STR,
+    "prompt_tokens": _INT,
+    "golden_tokens": _INT,
+    "loss": _NUM_N,
+}
+
+#: Fields of each entry of ``samples`` on an ``eval`` event.
+EVAL_SAMPLE_FIELDS: dict[str, _T] = {
+    "sample": _INT,
+    "index": _INT,
+    "prompt": _STR,
+    "golden": _STR,
+    "output": _STR_N,
+    "match": _BOOL_N,
+    "prompt_tokens": _INT,
+    "golden_tokens": _INT,
+    "output_tokens": _INT,
+    "seconds": _NUM,
+    "timed_out": _BOOL,
+}
+
+RUN_END_STATUSES = ("completed", "stopped", "failed")
+
+#: Keys whose string values are capped at the writer's text limit.
+TEXT_KEYS = frozenset({"prompt", "golden", "output", "partial", "traceback", "message"})
+
+
+@dataclass
+class Counters:
+    """Cumulative counters that ride on every log/eval/timeout/checkpoint/run_end.
+
+    They make the tail of the file self-sufficient: the state of a run can be
+    rebuilt from its last few events without reading the whole file.
+    """
+
+    generations: int = 0  # eval generations attempted (timeouts included)
+    timeouts: int = 0  # generations cut off by the time limit (stalls included)
+    stalls: int = 0  # timeouts where one forward pass itself ran past the limit
+    evals: int = 0  # eval rounds completed
+    matches: int = 0  # generations whose output matched the golden answer
+    checkpoints: int = 0  # checkpoints saved
+    dropped_events: int = 0  # events the writer could not write (disk full, …)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["timeout_pct"] = round(100.0 * self.timeouts / self.generations, 2) if self.generations else 0.0
+        d["accuracy"] = round(self.matches / self.generations, 4) if self.generations else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Counters:
+        """Rebuild counters from an event's ``counters`` object (unknown keys ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: int(v) for k, v in d.items() if k in known and isinstance(v, int)})
+
+
+COUNTER_FIELDS: tuple[str, ...] = (*(f.name for f in fields(Counters)), "timeout_pct", "accuracy")
+
+
+def cap_text(text: str, limit: int) -> tuple[str, int | None]:
+    """Cap ``text`` at ``limit`` characters.
+
+    Returns the (possibly cut) text and the original length when it was cut,
+    else None. The cut text ends with CUT_MARKER and is at most ``limit`` long.
+    """
+    if limit <= 0 or len(text) <= limit:
+        return text, None
+    keep = max(0, limit - len(CUT_MARKER))
+    return text[:keep] + CUT_MARKER, len(text)
+
+
+def cap_texts(obj: Any, limit: int) -> Any:
+    """Return a copy of ``obj`` with every TEXT_KEYS string capped.
+
+    A capped key ``k`` gets a sibling ``k_cut`` holding the original length.
+    """
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            if key in TEXT_KEYS and isinstance(value, str):
+                capped, original = cap_text(value, limit)
+                out[key] = capped
+                if original is not None:
+                    out[f"{key}_cut"] = original
+            else:
+                out[key] = cap_texts(value, limit)
+        return out
+    if isinstance(obj, list):
+        return [cap_texts(v, limit) for v in obj]
+    return obj
+
+
+def _check_fields(obj: Mapping[str, Any], spec: Mapping[str, _T], where: str) -> list[str]:
+    problems = []
+    for name, (types, nullable) in spec.items():
+        if name not in obj:
+            problems.append(f"{where}: missing field {name!r}")
+            continue
+        value = obj[name]
+        if value is None:
+            if not nullable:
+                problems.append(f"{where}: field {name!r} is null")
+            continue
+        # bool is an int subclass: keep the two apart.
+        if isinstance(value, bool) and bool not in types:
+            problems.append(f"{where}: field {name!r} is a bool")
+        elif not isinstance(value, types):
+            problems.append(f"{where}: field {name!r} has type {type(value).__name__}")
+    return problems
+
+
+def validate_event(event: Any) -> list[str]:
+    """Check one decoded event against the contract; return the problems (empty = valid).
+
+    Unknown event types are valid if their common fields are (readers skip them).
+    """
+    if not isinstance(event, dict):
+        return ["event is not a JSON object"]
+    problems = _check_fields(event, COMMON_FIELDS, "event")
+    etype = event.get("type")
+    spec = EVENT_FIELDS.get(etype) if isinstance(etype, str) else None
+    if spec is None:
+        return problems
+    where = f"{etype}"
+    problems += _check_fields(event, spec, where)
+    counters = event.get("counters")
+    if "counters" in spec and isinstance(counters, dict):
+        for name in COUNTER_FIELDS:
+            if name not in counters:
+                problems.append(f"{where}: counters missing {name!r}")
+    if etype == "log" and isinstance(event.get("example"), dict):
+        problems += _check_fields(event["example"], LOG_EXAMPLE_FIELDS, "log.example")
+    if etype == "eval" and isinstance(event.get("samples"), list):
+        for i, sample in enumerate(event["samples"]):
+            if not isinstance(sample, dict):
+                problems.append(f"eval.samples[{i}] is not an object")
+                continue
+            problems += _check_fields(sample, EVAL_SAMPLE_FIELDS, f"eval.samples[{i}]")
+            if sample.get("output") is None and sample.get("match") is not None:
+                problems.append(f"eval.samples[{i}]: match must be null when output is null")
+    if etype == "run_end" and event.get("status") not in RUN_END_STATUSES:
+        problems.append(f"run_end: status {event.get('status')!r} not in {RUN_END_STATUSES}")
+    return problems
+
+
+def encode_event(event: Mapping[str, Any]) -> bytes:
+    """Serialize one event as a single NDJSON line (with the trailing newline)."""
+    # OPT_SERIALIZE_NUMPY lets callers hand over numpy scalars; non-str keys are
+    # refused by orjson, which is what we want for a public format.
+    return orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY)
+
+
+def new_run_id() -> str:
+    """A short, sortable, unique-enough run id: UTC time plus random hex."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
+
+
+class EventWriter:
+    """Appends events to an NDJSON file, one whole line per ``os.write``.
+
+    The file is opened with O_APPEND so concurrent appenders (a supervisor and
+    its child) never interleave within a line. Each event is one ``write``
+    system call; there is no user-space buffer to flush. A failed write (disk
+    full, file made read-only) never raises into training: the event is
+    counted in ``dropped`` and that count rides on the next event that gets
+    through (``counters.dropped_events``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        run_id: str | None = None,
+        *,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        enabled: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.run_id = run_id or new_run_id()
+        self.max_text_chars = max_text_chars
+        self.enabled = enabled  # False on non-main ranks: one writer per run
+        self.counters = Counters()
+        self.dropped = 0
+        self._lock = threading.Lock()  # the stall watchdog writes from its own thread
+        self._fd: int | None = None
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def build(self, etype: str, step: int, **fields_: Any) -> dict[str, Any]:
+        """Build an event dict: common fields first, texts capped, counters attached."""
+        event: dict[str, Any] = {
+            "v": SCHEMA_VERSION,
+            "type": etype,
+            "ts": round(time.time(), 3),
+            "run_id": self.run_id,
+            "step": int(step),
+        }
+        if etype in EVENT_FIELDS and "counters" in EVENT_FIELDS[etype] and "counters" not in fields_:
+            self.counters.dropped_events = self.dropped
+            fields_["counters"] = self.counters.as_dict()
+        event.update(cap_texts(fields_, self.max_text_chars))
+        return event
+
+    def emit(self, etype: str, step: int, **fields_: Any) -> dict[str, Any]:
+        """Build, write and return one event. Never raises on I/O errors."""
+        with self._lock:
+            event = self.build(etype, step, **fields_)
+            self._write(encode_event(event))
+            return event
+
+    def _write(self, line: bytes) -> None:
+        if not self.enabled:
+            return
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            written = os.write(self._fd, line)
+            if written != len(line):  # a short write leaves a torn line: end it
+                os.write(self._fd, b"\n")
+                raise OSError(f"short write to {self.path}")
+        except OSError:
+            self.dropped += 1
+            # Reopen next time: the file may have been replaced or fixed.
+            if self._fd is not None:
+                try:
+                    os.close(self._fd)
+                except OSError:
+                    pass
+                self._fd = None
+
+    def fsync(self) -> None:
+        """Force the file to disk (at checkpoints and at the end, where a stall is worth it)."""
+        with self._lock:
+            if self._fd is not None:
+                try:
+                    os.fsync(self._fd)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                try:
+                    os.close(self._fd)
+                finally:
+                    self._fd = None
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def decode_event(line: bytes | str) -> Any:
+    """Parse one line; raises ValueError (orjson.JSONDecodeError) on bad JSON."""
+    return orjson.loads(line)

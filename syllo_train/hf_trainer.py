@@ -1,0 +1,68 @@
+"""SylloTrainer: the HF Trainer with three small hooks, and nothing else changed.
+
+1. ``compute_loss`` lets the monitor see each training batch and the outputs
+   of its own forward pass (the log tier's example loss comes from there: no
+   extra forward pass);
+2. ``evaluate`` runs syllo's eval tier instead of the Trainer's loop (token-
+   weighted validation loss with the prompt masked, plus bounded generation);
+3. ``_save_checkpoint`` times the save, marks the folder complete with the
+   run's fingerprint, and reports a ``checkpoint`` event.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import Trainer
+
+from syllo_train.checkpoints import Fingerprint, write_marker
+from syllo_train.monitor import SylloMonitor
+
+
+class SylloTrainer(Trainer):
+    def __init__(
+        self,
+        *args: Any,
+        monitor: SylloMonitor,
+        fingerprint: Fingerprint,
+        settings: dict[str, Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.monitor = monitor
+        self.fingerprint = fingerprint
+        self.settings = settings
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        # Host-side bookkeeping the collator attached; the model must not see it.
+        idx = inputs.pop("idx", None)
+        n_tokens = int(inputs.pop("n_tokens", 0))
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        if model.training:
+            # The step being trained is the one after the last completed step.
+            self.monitor.on_batch(self.state.global_step + 1, inputs, outputs, idx, n_tokens)
+        return (loss, outputs) if return_outputs else loss
+
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        metrics = self.monitor.run_eval(self.model, self.state.global_step, self.state.epoch or 0.0)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        t0 = time.perf_counter()
+        super()._save_checkpoint(model, trial)
+        step = self.state.global_step
+        path = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{step}"
+        if self.args.should_save:
+            write_marker(
+                path, step=step, run_id=self.monitor.reporter.run_id, fingerprint=self.fingerprint, settings=self.settings
+            )
+        seconds = time.perf_counter() - t0
+        self.monitor.add_excluded(seconds)
+        if self.monitor.is_main:
+            self.monitor.reporter.counters.checkpoints += 1
+            self.monitor.reporter.emit("checkpoint", step, path=str(path), seconds=round(seconds, 3))

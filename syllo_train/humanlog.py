@@ -1,0 +1,142 @@
+"""The human log, ``train.log``: readable blocks a person can ``tail`` or ``grep``.
+
+Like the status snapshot it is a fold of the events, so it never says
+something the event stream does not. A fast-log block per ``log`` event
+(📝 prompt, ✅ golden, this example's loss), a full-eval block per ``eval``
+event (prompt, golden, 🤖 output, ✅ MATCH / ❌, ``Train=… | Val=… | Gap=…``)
+and one ``⚠️ TIMEOUT: …`` line per timeout, so ``grep -i timeout`` finds them.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+_RULE = "─" * 72
+
+
+def _fmt(x: Any, spec: str = ".4f") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def _indent(text: str | None, limit: int = 600) -> str:
+    if text is None:
+        return "    (none)"
+    if len(text) > limit:
+        text = text[:limit] + f"… [{len(text) - limit} more chars]"
+    return "\n".join("    " + line for line in text.splitlines() or [""])
+
+
+def format_event(event: dict[str, Any]) -> str | None:
+    """The human text for one event, or None for events that get no line."""
+    etype = event.get("type")
+    step = event.get("step")
+    if etype == "run_start":
+        resumed = f", resumed from {event['resumed_from']}" if event.get("resumed_from") else ""
+        return (
+            f"▶ run {event.get('run_id')} started: model {event.get('model')}, "
+            f"{event.get('params_trainable', 0):,} trainable / {event.get('params_total', 0):,} parameters, "
+            f"{event.get('train_examples')} train / {event.get('val_examples')} val examples, "
+            f"{event.get('max_steps')} steps on {event.get('device')} (world size {event.get('world_size')}){resumed}"
+        )
+    if etype == "log":
+        ex = event.get("example") or {}
+        head = (
+            f"[step {step}/{event.get('total_steps')}] loss={_fmt(event.get('loss'))} lr={_fmt(event.get('lr'), '.2e')} "
+            f"grad_norm={_fmt(event.get('grad_norm'), '.3f')} {_fmt(event.get('steps_per_s'), '.2f')} steps/s "
+            f"{_fmt(event.get('tokens_per_s'), '.0f')} tok/s eta={_fmt(event.get('eta_s'), '.0f')}s"
+        )
+        if not ex:
+            return head
+        return "\n".join([
+            head,
+            f"  📝 prompt ({ex.get('prompt_tokens')} tokens):",
+            _indent(ex.get("prompt")),
+            f"  ✅ golden ({ex.get('golden_tokens')} tokens):",
+            _indent(ex.get("golden")),
+            f"  loss on this example: {_fmt(ex.get('loss'))}",
+        ])
+    if etype == "eval":
+        counters = event.get("counters") or {}
+        lines = [
+            _RULE,
+            f"🔎 EVAL at step {step}: Train={_fmt(event.get('train_loss'))} | Val={_fmt(event.get('val_loss'))} "
+            f"| Gap={_fmt(event.get('gap'), '+.4f')} | accuracy={_fmt(event.get('accuracy'), '.2%')} "
+            f"(running {_fmt(counters.get('accuracy'), '.2%')}) | timeouts={counters.get('timeouts', 0)} "
+            f"({counters.get('timeout_pct', 0.0)}%) | {_fmt(event.get('seconds'), '.1f')}s",
+        ]
+        for s in event.get("samples") or []:
+            if s.get("timed_out"):
+                verdict = "⏱ TIMEOUT"
+            else:
+                verdict = "✅ MATCH" if s.get("match") else "❌ NO MATCH"
+            lines += [
+                f"  sample {s.get('sample')} — {verdict} ({s.get('output_tokens')} tokens, {_fmt(s.get('seconds'), '.2f')}s)",
+                "  📝 prompt:",
+                _indent(s.get("prompt")),
+                "  ✅ golden:",
+                _indent(s.get("golden")),
+                "  🤖 model:",
+                _indent(s.get("output")),
+            ]
+        lines.append(_RULE)
+        return "\n".join(lines)
+    if etype == "timeout":
+        counters = event.get("counters") or {}
+        kind = "stalled inside one forward pass" if event.get("stall") else "cut off"
+        return (
+            f"⚠️ TIMEOUT: step {step} sample {event.get('sample')} {kind} after {_fmt(event.get('elapsed_s'), '.2f')}s "
+            f"(limit {_fmt(event.get('limit_s'), '.2f')}s, {event.get('tokens')} tokens); "
+            f"{counters.get('timeouts', 0)} timeouts so far ({counters.get('timeout_pct', 0.0)}% of generations)"
+        )
+    if etype == "checkpoint":
+        return f"💾 checkpoint at step {step}: {event.get('path')} ({_fmt(event.get('seconds'), '.2f')}s)"
+    if etype == "resume":
+        return f"↪ resumed at step {step} from {event.get('from_checkpoint')} ({event.get('reason')})"
+    if etype == "run_end":
+        reason = f": {event['reason']}" if event.get("reason") else ""
+        return f"■ run {event.get('status')} at step {step} after {_fmt(event.get('elapsed_s'), '.1f')}s{reason}"
+    if etype == "error":
+        tb = event.get("traceback")
+        return f"✖ ERROR {event.get('error_type')}: {event.get('message')}" + (f"\n{tb}" if tb else "")
+    return None
+
+
+class HumanLog:
+    """Appends formatted events to ``train.log`` and optionally echoes them to a stream."""
+
+    def __init__(self, path: str | Path | None, echo: TextIO | None = None) -> None:
+        self._fh = open(path, "a", encoding="utf-8", buffering=1) if path else None  # noqa: SIM115
+        self.echo = echo
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        block = "\n".join(f"{stamp} {line}" if i == 0 else line for i, line in enumerate(text.splitlines()))
+        with self._lock:
+            for sink in (self._fh, self.echo):
+                if sink is None:
+                    continue
+                try:
+                    sink.write(block + "\n")
+                    sink.flush()
+                except (OSError, ValueError):
+                    # A full disk or a closed pipe must not stop training; events count drops.
+                    pass
+
+    def apply(self, event: dict[str, Any]) -> None:
+        text = format_event(event)
+        if text is not None:
+            self.write(text)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def stderr_echo() -> TextIO:
+    return sys.stderr

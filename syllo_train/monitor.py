@@ -1,0 +1,384 @@
+"""The two monitoring tiers, as a TrainerCallback plus the hooks SylloTrainer calls.
+
+* **log tier** (every ``monitor.log_steps``): SylloTrainer hands over the
+  batch it is training at a log step; we keep one example's own loss from
+  that forward pass as a device tensor and read it in ``on_log``, where the
+  Trainer has just synced for its own loss anyway. Nothing here touches the
+  device on other steps.
+* **eval tier** (every ``monitor.eval_steps`` and at the end): validation
+  loss over the fixed validation set (answer tokens only) and bounded
+  generation on the fixed eval prompts, reported as one ``eval`` event.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from syllo_train.data import IGNORE_INDEX, EncodedSet, PadCollator
+from syllo_train.generation import GenerationResult, StallInfo, StallWatchdog, run_eval_round
+from syllo_train.matching import is_match
+from syllo_train.reporter import Reporter
+
+
+@dataclass
+class CapturedExample:
+    """The example kept from a log step's batch, with its loss still on the device."""
+
+    step: int
+    index: int
+    loss: torch.Tensor  # 0-dim, detached; read with .item() only in on_log
+
+
+def example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over one example's answer tokens (labels != -100)."""
+    shift_logits = logits[:-1].float()
+    shift_labels = labels[1:]
+    return torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE_INDEX, reduction="mean")
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world size) of the current process group, (0, 1) without one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def peak_memory(device: torch.device) -> tuple[int | None, str]:
+    """Peak device memory on CUDA, peak process RSS on a CPU (bytes)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device)), "cuda"
+    # ru_maxrss is in KiB on Linux.
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "rss"
+
+
+class SylloMonitor(TrainerCallback):
+    """Emits run/log/eval/timeout events; decides when the eval tier runs."""
+
+    def __init__(
+        self,
+        reporter: Reporter,
+        cfg: Any,
+        *,
+        tokenizer: Any,
+        train_set: EncodedSet,
+        val_set: EncodedSet,
+        val_loss_ids: list[int],
+        eval_prompt_ids: list[int],
+        max_steps: int,
+        start_step: int = 0,
+    ) -> None:
+        self.reporter = reporter
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.train_set = train_set
+        self.val_set = val_set
+        self.val_loss_ids = val_loss_ids  # the fixed validation-loss subset
+        self.eval_prompt_ids = eval_prompt_ids  # the fixed eval prompts (same every eval)
+        self.max_steps = max_steps
+        self.rank, self.world_size = dist_info()
+        self.is_main = self.rank == 0
+        self.collator = PadCollator(tokenizer.pad_token_id)
+        self.captured: CapturedExample | None = None
+        self.last_train_loss: float | None = None
+        self.last_eval_step = -1
+        self.stop_requested: str | None = None  # set by the signal handler
+        # Throughput bookkeeping (host-side ints and clocks only).
+        self.t_start = time.time()
+        self.window_t0 = time.perf_counter()
+        self.window_step0 = start_step
+        self.window_tokens = 0
+        self.excluded_s = 0.0  # eval and checkpoint time inside the current window
+        self.last_eval_seconds = 0.0
+        self.steps_per_s: float | None = None
+        self.watchdog = StallWatchdog(self._on_stall, grace_s=cfg.monitor.stall_grace_s)
+        self._stalled: set[int] = set()
+        self._eval_step = 0
+
+    # ---- hooks called by SylloTrainer -------------------------------------------------
+
+    def wants_example(self, step: int) -> bool:
+        """Is ``step`` (the step being trained) a log step whose example is not taken yet?"""
+        log_steps = self.cfg.monitor.log_steps
+        if step % log_steps != 0 and step != self.max_steps:
+            return False
+        return self.captured is None or self.captured.step != step
+
+    def on_batch(self, step: int, inputs: dict[str, Any], outputs: Any, idx: list[int] | None, n_tokens: int) -> None:
+        """Called for every training micro-batch, after the forward pass."""
+        self.window_tokens += n_tokens
+        if not idx or not self.wants_example(step):
+            return
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
+        with torch.no_grad():
+            loss = example_loss(logits[0].detach(), inputs["labels"][0])
+        self.captured = CapturedExample(step=step, index=idx[0], loss=loss)
+
+    def add_excluded(self, seconds: float) -> None:
+        """Time spent outside training steps (checkpoint saves) is left out of steps/s."""
+        self.excluded_s += seconds
+
+    # ---- TrainerCallback ----------------------------------------------------------------
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.watchdog.start()
+        self.window_t0 = time.perf_counter()
+        self.window_step0 = state.global_step
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.watchdog.stop()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        step = state.global_step
+        if self.stop_requested:
+            # Finish this step, save it, stop: no eval on the way out.
+            control.should_save = True
+            control.should_training_stop = True
+            control.should_evaluate = False
+            return control
+        eval_steps = self.cfg.monitor.eval_steps
+        due = bool(eval_steps) and step % eval_steps == 0
+        at_end = step >= self.max_steps and self.cfg.monitor.eval_at_end
+        if (due or at_end) and step != self.last_eval_step:
+            control.should_evaluate = True
+        if step >= self.max_steps or step % self.cfg.monitor.log_steps == 0:
+            control.should_log = True
+        return control
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        if not logs or "loss" not in logs:
+            return  # the Trainer's end-of-training summary: not a log-tier event
+        step = state.global_step
+        now = time.perf_counter()
+        steps_done = step - self.window_step0
+        train_s = max(1e-9, now - self.window_t0 - self.excluded_s)
+        tokens = self.window_tokens
+        if self.world_size > 1:
+            # Global throughput: one small all-reduce, on a log step only.
+            t = torch.tensor([tokens], dtype=torch.float64, device=args.device)
+            torch.distributed.all_reduce(t)
+            tokens = int(t.item())
+        steps_per_s = steps_done / train_s if steps_done > 0 else None
+        tokens_per_s = tokens / train_s if steps_done > 0 else None
+        if steps_per_s:
+            self.steps_per_s = steps_per_s
+        self.window_t0, self.window_step0, self.window_tokens, self.excluded_s = now, step, 0, 0.0
+        self.last_train_loss = float(logs["loss"])
+        if not self.is_main:
+            return
+        eta = self._eta(step)
+        example = None
+        cap = self.captured
+        if cap is not None and cap.step == step:
+            ex = self.train_set.examples[cap.index]
+            loss = float(cap.loss.item())  # the Trainer synced for its loss just now
+            example = {
+                "index": cap.index,
+                "prompt": ex.prompt,
+                "golden": ex.golden,
+                "prompt_tokens": len(self.train_set.prompt_ids[cap.index]),
+                "golden_tokens": len(self.train_set.answer_ids[cap.index]),
+                "loss": loss if loss == loss else None,  # NaN → null (JSON has no NaN)
+            }
+        mem, mem_kind = peak_memory(args.device)
+        self.reporter.emit(
+            "log",
+            step,
+            total_steps=self.max_steps,
+            epoch=round(float(state.epoch or 0.0), 4),
+            loss=_finite(logs.get("loss")),
+            lr=_finite(logs.get("learning_rate")),
+            grad_norm=_finite(logs.get("grad_norm")),
+            steps_per_s=_round(steps_per_s),
+            tokens_per_s=_round(tokens_per_s),
+            eta_s=_round(eta),
+            elapsed_s=round(time.time() - self.t_start, 3),
+            peak_mem_bytes=mem,
+            mem_kind=mem_kind,
+            example=example,
+        )
+
+    def _eta(self, step: int) -> float | None:
+        if not self.steps_per_s:
+            return None
+        remaining = max(0, self.max_steps - step)
+        eval_steps = self.cfg.monitor.eval_steps
+        evals_left = (self.max_steps // eval_steps - step // eval_steps) if eval_steps else 0
+        return remaining / self.steps_per_s + evals_left * self.last_eval_seconds
+
+    # ---- eval tier ----------------------------------------------------------------------
+
+    def run_eval(self, model: Any, step: int, epoch: float) -> dict[str, float]:
+        """Validation loss on every rank, generation on the main one; one ``eval`` event."""
+        t0 = time.perf_counter()
+        self.last_eval_step = step
+        val_loss = self.validation_loss(model)
+        samples: list[dict[str, Any]] = []
+        if self.is_main and self.eval_prompt_ids:
+            samples = self._generate_samples(model, step)
+        if self.world_size > 1:
+            # Other ranks wait here while the main one generates; the generation
+            # bounds (checked against the process-group timeout at start) keep it short.
+            torch.distributed.barrier()
+        seconds = time.perf_counter() - t0
+        self.last_eval_seconds = seconds
+        self.excluded_s += seconds
+        if self.is_main:
+            counters = self.reporter.counters
+            counters.evals += 1
+            generated = [s for s in samples if s["output"] is not None]
+            matched = sum(1 for s in generated if s["match"])
+            train_loss = self.last_train_loss
+            self.reporter.emit(
+                "eval",
+                step,
+                total_steps=self.max_steps,
+                epoch=round(float(epoch or 0.0), 4),
+                val_loss=_finite(val_loss),
+                train_loss=train_loss,
+                gap=(val_loss - train_loss) if (val_loss is not None and train_loss is not None) else None,
+                accuracy=(matched / len(samples)) if samples else None,
+                samples=samples,
+                seconds=round(seconds, 3),
+            )
+        return {"eval_loss": float("nan") if val_loss is None else val_loss}
+
+    def validation_loss(self, model: Any) -> float | None:
+        """Mean cross-entropy over all answer tokens of the validation subset (token-weighted).
+
+        Each rank takes every world_size-th example; the sums are all-reduced,
+        so the figure is the same as one process computing it alone.
+        """
+        ids = self.val_loss_ids[self.rank :: self.world_size]
+        device = next(model.parameters()).device
+        total = torch.zeros(2, dtype=torch.float64, device=device)  # (loss sum, token count)
+        was_training = model.training
+        model.eval()
+        bs = max(1, self.cfg.monitor.eval_batch_size)
+        try:
+            with torch.no_grad():
+                for start in range(0, len(ids), bs):
+                    chunk = ids[start : start + bs]
+                    items = [
+                        {
+                            "input_ids": self.val_set.prompt_ids[i] + self.val_set.answer_ids[i],
+                            "labels": [IGNORE_INDEX] * len(self.val_set.prompt_ids[i]) + self.val_set.answer_ids[i],
+                            "idx": i,
+                        }
+                        for i in chunk
+                    ]
+                    batch = self.collator(items)
+                    input_ids = batch["input_ids"].to(device)
+                    labels = batch["labels"].to(device)
+                    logits = model(input_ids=input_ids, attention_mask=batch["attention_mask"].to(device)).logits
+                    shift_logits = logits[:, :-1].float()
+                    shift_labels = labels[:, 1:]
+                    loss_sum = torch.nn.functional.cross_entropy(
+                        shift_logits.reshape(-1, shift_logits.size(-1)),
+                        shift_labels.reshape(-1),
+                        ignore_index=IGNORE_INDEX,
+                        reduction="sum",
+                    )
+                    total[0] += loss_sum.double()
+                    total[1] += (shift_labels != IGNORE_INDEX).sum().double()
+        finally:
+            model.train(was_training)
+        if self.world_size > 1:
+            torch.distributed.all_reduce(total)
+        loss_sum, count = total.tolist()
+        return loss_sum / count if count else None
+
+    def _generate_samples(self, model: Any, step: int) -> list[dict[str, Any]]:
+        mon = self.cfg.monitor
+        self._eval_step = step
+        self._stalled = set()
+        prompts = [self.val_set.prompt_ids[i] for i in self.eval_prompt_ids]
+        samples: list[dict[str, Any]] = []
+
+        def on_result(k: int, res: GenerationResult) -> None:
+            samples.append(self._sample_record(k, res))
+
+        run_eval_round(
+            model,
+            self.tokenizer,
+            prompts,
+            max_new_tokens=mon.max_new_tokens,
+            timeout_s=mon.generation_timeout_s,
+            round_budget_s=mon.eval_timeout_s,
+            watchdog=self.watchdog,
+            on_result=on_result,
+        )
+        return samples
+
+    def _sample_record(self, k: int, res: GenerationResult) -> dict[str, Any]:
+        i = self.eval_prompt_ids[k]
+        ex = self.val_set.examples[i]
+        counters = self.reporter.counters
+        counters.generations += 1
+        match = is_match(res.output, ex.golden, self.cfg.monitor.match)
+        if match:
+            counters.matches += 1
+        if res.timed_out and k not in self._stalled:
+            counters.timeouts += 1
+            self.reporter.emit(
+                "timeout",
+                self._eval_step,
+                sample=k,
+                limit_s=self.cfg.monitor.generation_timeout_s,
+                elapsed_s=round(res.seconds, 4),
+                tokens=res.tokens,
+                partial=res.partial,
+                stall=False,
+            )
+        return {
+            "sample": k,
+            "index": i,
+            "prompt": ex.prompt,
+            "golden": ex.golden,
+            "output": res.output,
+            "match": match,
+            "prompt_tokens": len(self.val_set.prompt_ids[i]),
+            "golden_tokens": len(self.val_set.answer_ids[i]),
+            "output_tokens": res.tokens,
+            "seconds": round(res.seconds, 4),
+            "timed_out": res.timed_out,
+        }
+
+    def _on_stall(self, info: StallInfo) -> None:
+        """Runs on the watchdog thread while one forward pass is stuck: record it now."""
+        k = int(info.label) if isinstance(info.label, int) else -1
+        self._stalled.add(k)
+        counters = self.reporter.counters
+        counters.timeouts += 1
+        counters.stalls += 1
+        self.reporter.emit(
+            "timeout",
+            self._eval_step,
+            sample=k,
+            limit_s=info.limit_s,
+            elapsed_s=round(info.elapsed_s, 4),
+            tokens=info.tokens_so_far,
+            partial=None,
+            stall=True,
+        )
+
+
+def _finite(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if x == x and abs(x) != float("inf") else None
+
+
+def _round(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def process_id() -> int:
+    return os.getpid()

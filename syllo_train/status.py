@@ -1,0 +1,178 @@
+"""The status snapshot: ``training_status.json``, the run's state in one small file.
+
+It is a fold of the event stream (``StatusSnapshot.apply``), so it always
+agrees with the last event, and it is replaced atomically (write a temp file
+in the same folder, rename over) so a reader never sees half a file.
+``jq '{step, loss, val_loss, gap}' status/training_status.json`` answers.
+Pure: stdlib and orjson only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SNAPSHOT_NAME = "training_status.json"
+
+#: The snapshot's own format version (independent of the event schema).
+SNAPSHOT_VERSION = 1
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any, *, fsync: bool = False) -> None:
+    """Write ``data`` as JSON to ``path`` so that readers see the old or the new file, never a mix.
+
+    ``fsync`` makes the new content durable before the rename; it costs a
+    disk flush, so it is used at checkpoints and at the end only.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    payload = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if fsync:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class StatusSnapshot:
+    """Folds events into the snapshot dict (see docs/events.md, "Status snapshot")."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.data: dict[str, Any] = {
+            "snapshot_version": SNAPSHOT_VERSION,
+            "status": "starting",
+            "run_id": None,
+            "model": None,
+            "pid": os.getpid(),
+            "step": 0,
+            "total_steps": None,
+            "epoch": None,
+            "loss": None,
+            "val_loss": None,
+            "gap": None,
+            "lr": None,
+            "grad_norm": None,
+            "steps_per_s": None,
+            "tokens_per_s": None,
+            "eta_s": None,
+            "elapsed_s": None,
+            "peak_mem_bytes": None,
+            "timeouts": 0,
+            "timeout_pct": 0.0,
+            "accuracy": None,
+            "last_eval_accuracy": None,
+            "counters": {},
+            "last_example": None,
+            "last_checkpoint": None,
+            "resumed_from": None,
+            "reason": None,
+            "updated_at": None,
+        }
+
+    def apply(self, event: dict[str, Any]) -> None:
+        """Fold one event into the snapshot."""
+        d = self.data
+        etype = event.get("type")
+        d["run_id"] = event.get("run_id", d["run_id"])
+        d["step"] = event.get("step", d["step"])
+        d["updated_at"] = event.get("ts", time.time())
+        counters = event.get("counters")
+        if isinstance(counters, dict):
+            d["counters"] = counters
+            d["timeouts"] = counters.get("timeouts", d["timeouts"])
+            d["timeout_pct"] = counters.get("timeout_pct", d["timeout_pct"])
+            d["accuracy"] = counters.get("accuracy", d["accuracy"])
+        if etype == "run_start":
+            d["status"] = "training"
+            d["model"] = event.get("model")
+            d["total_steps"] = event.get("max_steps")
+            d["resumed_from"] = event.get("resumed_from")
+            d["pid"] = event.get("pid", d["pid"])
+        elif etype == "log":
+            for key in ("total_steps", "epoch", "loss", "lr", "grad_norm", "steps_per_s", "tokens_per_s",
+                        "eta_s", "elapsed_s", "peak_mem_bytes"):
+                d[key] = event.get(key)
+            ex = event.get("example")
+            if isinstance(ex, dict):
+                d["last_example"] = {
+                    "step": event.get("step"),
+                    "tier": "log",
+                    "prompt": ex.get("prompt"),
+                    "golden": ex.get("golden"),
+                    "output": None,  # the log tier never generates
+                    "match": None,
+                    "loss": ex.get("loss"),
+                }
+            if d["loss"] is not None and d["val_loss"] is not None:
+                d["gap"] = d["val_loss"] - d["loss"]
+        elif etype == "eval":
+            d["val_loss"] = event.get("val_loss")
+            d["gap"] = event.get("gap")
+            d["last_eval_accuracy"] = event.get("accuracy")
+            if event.get("train_loss") is not None:
+                d["loss"] = event.get("train_loss")
+            samples = event.get("samples") or []
+            if samples and isinstance(samples[0], dict):
+                s = samples[0]
+                d["last_example"] = {
+                    "step": event.get("step"),
+                    "tier": "eval",
+                    "prompt": s.get("prompt"),
+                    "golden": s.get("golden"),
+                    "output": s.get("output"),  # null when the generation timed out
+                    "match": s.get("match"),
+                    "timed_out": s.get("timed_out"),
+                }
+        elif etype == "checkpoint":
+            d["last_checkpoint"] = {"step": event.get("step"), "path": event.get("path"), "ts": event.get("ts")}
+        elif etype == "resume":
+            d["resumed_from"] = event.get("from_checkpoint")
+        elif etype == "run_end":
+            d["status"] = event.get("status")
+            d["reason"] = event.get("reason")
+            d["eta_s"] = 0.0 if event.get("status") == "completed" else d["eta_s"]
+        elif etype == "error":
+            d["reason"] = f"{event.get('error_type')}: {event.get('message')}"
+
+    def write(self, *, fsync: bool = False) -> bool:
+        """Replace the snapshot file; returns False (never raises) when the disk refuses."""
+        try:
+            write_json_atomic(self.path, self.data, fsync=fsync)
+            return True
+        except OSError:
+            return False
+
+
+def read_snapshot(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a snapshot; raises OSError or ValueError with the path in the message."""
+    p = Path(path)
+    try:
+        data = orjson.loads(p.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{p}: not a valid status snapshot ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{p}: not a valid status snapshot (not a JSON object)")
+    return data

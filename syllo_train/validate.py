@@ -1,0 +1,72 @@
+"""``syllo-train validate``: check a config and its data without loading model weights.
+
+Loads the tokenizer when it is available locally (a folder, or the hub cache)
+to check token lengths; a hub model that is not cached is reported and its
+lengths are left unchecked, so a config written for a GPU box can be
+validated on a laptop.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from syllo_train.config import Config, ConfigError, check_trainer_args
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+
+def _local_tokenizer(cfg: Config) -> Any | None:
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(
+            cfg.model.name_or_path,
+            trust_remote_code=cfg.model.trust_remote_code,
+            revision=cfg.model.revision,
+            local_files_only=True,
+        )
+    except Exception:
+        return None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def validate(cfg: Config, *, check_data: bool = True, out: Any = sys.stdout) -> int:
+    """Print what was checked; return 0 when the run would start, 2 otherwise."""
+    from syllo_train.data import DataError, load_examples
+    from syllo_train.runner import InputError, check_writable
+
+    try:
+        check_trainer_args(cfg)
+        print(f"config: ok ({cfg.train.max_steps} steps, batch {cfg.train.batch_size}, model {cfg.model.name_or_path})", file=out)
+        if Path(cfg.model.name_or_path).exists() is False and cfg.model.name_or_path.startswith((".", "/")):
+            raise InputError(f"model.name_or_path = {cfg.model.name_or_path!r}: no such folder")
+        if not check_data:
+            return EXIT_OK
+        check_writable(cfg.output.dir, "output.dir")
+        tok = _local_tokenizer(cfg)
+        if tok is None:
+            print(f"tokenizer: {cfg.model.name_or_path} is not available locally; token lengths not checked", file=out)
+            for key, path in (("data.train", cfg.data.train), ("data.val", cfg.data.val)):
+                if path:
+                    rep = load_examples(path, on_bad=cfg.data.on_bad_record, system_prompt=cfg.data.system_prompt)
+                    print(f"{key}: {path}: {len(rep.examples)} records ok, {len(rep.skipped)} skipped", file=out)
+            return EXIT_OK
+        from syllo_train.runner import prepare_data
+
+        data = prepare_data(cfg, tok)
+        print(
+            f"data: {len(data.train)} train / {len(data.val)} val examples ok "
+            f"({len(data.skipped)} skipped), template {data.formatter.name}, "
+            f"{len(data.eval_prompt_ids)} eval prompts",
+            file=out,
+        )
+        longest = max(len(p) + len(a) for p, a in zip(data.train.prompt_ids, data.train.answer_ids, strict=True))
+        print(f"tokens: longest train example {longest} of data.max_length = {cfg.data.max_length}", file=out)
+    except (ConfigError, DataError, InputError) as exc:
+        print(f"syllo-train: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK

@@ -1,0 +1,5 @@
+"""syllo's live monitor. Never imports torch or transformers."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,275 @@
+"""Plain-text rendering shared by the TUI widgets and ``syllo-tui --once``.
+
+Everything here returns ``str``; nothing imports Textual or Rich. The one rule
+that matters most lives here too: ``inert()`` turns untrusted text (prompts,
+model outputs, error messages, run ids) into text that a terminal displays
+and never interprets — escape sequences, control characters and bidi
+overrides become visible symbols. Widgets put the result in ``rich.text.Text``
+objects (never markup strings), so ``[bold]`` in a model output stays literal
+too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+
+from syllo_tui.state import ExampleView, LogEntry, RunState, Series
+
+_C0_PICTURES = {c: chr(0x2400 + c) for c in range(0x20)}  # ␀ … ␟; ESC is ␛
+_KEEP = {0x09, 0x0A}  # tab and newline are layout, not control
+# Bidi embeddings/overrides/isolates can reorder what is shown ("Trojan source").
+_BIDI = {0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x20:
+        return _C0_PICTURES[code]
+    if code == 0x7F:
+        return "␡"
+    return f"\\u{code:04x}" if code > 0xFF else f"\\x{code:02x}"
+
+
+_UNSAFE = re.compile(
+    "["
+    + "".join(f"\\x{c:02x}" for c in range(0x20) if c not in _KEEP)
+    + "\\x7f-\\x9f"
+    + "".join(f"\\u{c:04x}" for c in sorted(_BIDI))
+    + "]"
+)
+
+
+def inert(text: str) -> str:
+    """Make untrusted text safe to show: control characters become visible symbols.
+
+    ``ESC`` becomes ``␛``, ``BEL`` ``␇``, ``CR`` ``␍``, C1 controls ``\\x9b`` and
+    bidi controls ``\\u202e``, so no escape sequence reaches the terminal. Markup
+    is a separate matter: put the result in a Text object, never in markup.
+    """
+    return _UNSAFE.sub(lambda m: _escape_char(m.group()), text)
+
+
+_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)
+
+
+def split_think(text: str) -> list[tuple[str, bool]]:
+    """Split text into (segment, is_think) parts; an unclosed ``<think>`` runs to the end."""
+    parts: list[tuple[str, bool]] = []
+    pos = 0
+    for m in _THINK.finditer(text):
+        if m.start() > pos:
+            parts.append((text[pos : m.start()], False))
+        parts.append((m.group(), True))
+        pos = m.end()
+    if pos < len(text):
+        parts.append((text[pos:], False))
+    return parts
+
+
+# -- numbers ----------------------------------------------------------------------
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A short human duration: 42s, 4m10s, 1h02m, 2d03h; "–" when unknown."""
+    if seconds is None:
+        return "–"
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def fmt_bytes(n: int | None) -> str:
+    """Bytes in the largest unit that keeps the number readable."""
+    if n is None:
+        return "–"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
+def fmt_num(x: float | None, spec: str = ".4f") -> str:
+    """A number with ``spec``, or "–" when unknown."""
+    return "–" if x is None else format(x, spec)
+
+
+def fmt_pct(x: float | None) -> str:
+    """A fraction in [0, 1] as a percentage."""
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def fmt_clock(ts: float | None, tz: tzinfo | None = None) -> str:
+    """Wall-clock time of an event, HH:MM:SS (local time unless ``tz`` is given)."""
+    if ts is None:
+        return "--:--:--"
+    return datetime.fromtimestamp(ts, tz).strftime("%H:%M:%S")
+
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def progress_bar(fraction: float | None, width: int) -> str:
+    """A bar of ``width`` cells with eighth-cell resolution."""
+    if width <= 0:
+        return ""
+    if fraction is None:
+        return "·" * width
+    fraction = min(1.0, max(0.0, fraction))
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (_EIGHTHS[part] if part and full < width else "")
+    return bar + "░" * (width - len(bar))
+
+
+_LEVELS = "▁▂▃▄▅▆▇█"
+SEAM = "┆"
+
+
+def sparkline(series: Series, width: int) -> str:
+    """The series squeezed into ``width`` cells; a resume seam is drawn as ``┆``."""
+    points = series.points()
+    if width <= 0 or not points:
+        return ""
+    seams = [s for s in series.seams if points[0][0] <= s < points[-1][0]]
+    width_for_data = max(1, width - len(seams))
+    columns = _resample(points, width_for_data)
+    values = [v for _, v in columns]
+    lo, hi = min(values), max(values)
+    span = hi - lo
+    out: list[str] = []
+    pending = list(seams)
+    for step, value in columns:
+        while pending and pending[0] < step:
+            out.append(SEAM)
+            pending.pop(0)
+        level = 3 if span <= 0 else round((value - lo) / span * (len(_LEVELS) - 1))
+        out.append(_LEVELS[level])
+    return "".join(out)[:width]
+
+
+def _resample(points: Sequence[tuple[int, float]], width: int) -> list[tuple[int, float]]:
+    """At most ``width`` (last step, mean value) columns, in order."""
+    n = len(points)
+    if n <= width:
+        return list(points)
+    out = []
+    for col in range(width):
+        lo, hi = col * n // width, (col + 1) * n // width
+        chunk = points[lo:hi]
+        out.append((chunk[-1][0], sum(v for _, v in chunk) / len(chunk)))
+    return out
+
+
+def verdict(example: ExampleView) -> str:
+    """The model pane's verdict: ✅ MATCH, ❌ NO MATCH, ⏱ TIMEOUT, or why there is no output."""
+    if example.tier == "log":
+        return "not generated at this step"
+    if example.timed_out:
+        return "⏱ TIMEOUT"
+    if example.match is True:
+        return "✅ MATCH"
+    if example.match is False:
+        return "❌ NO MATCH"
+    return "no verdict"
+
+
+def example_caption(example: ExampleView) -> str:
+    """Where an example comes from: tier, step, sample or dataset row, its loss."""
+    if example.tier == "log":
+        bits = [f"step {example.step}", "log tier (trained on)"]
+        if example.index is not None:
+            bits.append(f"row {example.index}")
+        if example.loss is not None:
+            bits.append(f"loss {example.loss:.4f}")
+    else:
+        bits = [f"step {example.step}", "eval"]
+        if example.sample is not None:
+            bits.append(f"sample {example.sample}")
+        if example.seconds is not None:
+            bits.append(f"{example.seconds:.1f}s")
+    return " · ".join(bits)
+
+
+def tokens_label(count: int | None, cut: int | None = None) -> str:
+    """ "37 tok", plus the original length when the writer cut the text."""
+    label = "? tok" if count is None else f"{count:,} tok"
+    return label + (f", cut from {cut:,} chars" if cut is not None else "")
+
+
+# -- the whole state as text (``syllo-tui --once``) ----------------------------------
+
+
+def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: int = 8) -> str:
+    """A plain-text summary of the run, for scripts and CI logs. Untrusted text is inert."""
+    st = state
+    c = st.counters
+    status = st.display_status(now)
+    if st.end_reason and status in ("stopped", "failed", "completed"):
+        status += f" ({st.end_reason})"
+    lines = [
+        f"run {inert(st.run_id or '?')}  model {inert(st.model or '?')}  status {inert(status)}",
+        f"step {st.step if st.step is not None else '–'}/{st.total_steps or '–'} "
+        f"[{progress_bar(st.progress, 20)}] {fmt_pct(st.progress)}  "
+        f"{fmt_num(st.steps_per_s, '.2f')} steps/s  ETA {fmt_duration(st.eta_at(now))}  "
+        f"elapsed {fmt_duration(st.elapsed_at(now))}  peak mem {fmt_bytes(st.peak_mem_bytes)}"
+        + (f" ({inert(st.mem_kind)})" if st.mem_kind else ""),
+        f"train loss {fmt_num(st.loss)}  val loss {fmt_num(st.val_loss)}  "
+        f"gap {fmt_num(st.gap, '+.4f')}{' (widening)' if st.gap_widening else ''}  "
+        f"lr {fmt_num(st.lr, '.2e')}",
+        f"timeouts {c.get('timeouts', 0)} ({c.get('timeout_pct', 0.0)}% of {c.get('generations', 0)} "
+        f"generations, {c.get('stalls', 0)} stalls)  evals {c.get('evals', 0)}  "
+        f"accuracy last {fmt_pct(st.last_eval_accuracy)} running {fmt_pct(st.running_accuracy)}",
+        "checkpoints "
+        + str(c.get("checkpoints", 0))
+        + (
+            f", last at step {st.last_checkpoint_step} ({fmt_duration(st.checkpoint_age(now))} ago)"
+            if st.last_checkpoint_ts is not None
+            else ""
+        ),
+    ]
+    for label, series in (
+        ("train loss", st.train_loss),
+        ("val loss", st.val_loss_series),
+        (st.throughput_unit, st.throughput),
+        ("gap", st.gap_series),
+    ):
+        if len(series):
+            lines.append(f"  {label:<10} {sparkline(series, 40)} {fmt_num(series.latest, '.4g')}")
+    if st.examples:
+        ex = st.examples[-1]
+        lines.append(f"last example ({example_caption(ex)}): {verdict(ex)}")
+        texts = [("prompt", ex.prompt), ("golden", ex.golden)]
+        if ex.tier == "eval":
+            texts.append(("model", ex.output if ex.output is not None else ex.partial or ""))
+        for name, text in texts:
+            lines.append(f"  {name}: {_one_line(text, 160)}")
+    lines.append(
+        f"events {st.applied:,} read, {st.malformed:,} malformed lines, "
+        f"{len(st.warnings)} warnings, {st.resumes} resumes"
+    )
+    lines += [f"warning: {inert(w)}" for w in st.warnings]
+    if st.log:
+        lines.append("recent events:")
+        for entry in list(st.log)[-recent:]:
+            lines.append("  " + log_line(entry, tz))
+    return "\n".join(lines) + "\n"
+
+
+def log_line(entry: LogEntry, tz: tzinfo | None = None) -> str:
+    """One event-log line: time, step, kind, text (inert)."""
+    step = f"step {entry.step}" if entry.step is not None else ""
+    return f"{fmt_clock(entry.ts, tz)} {step:>10} {entry.kind:<10} {inert(entry.text)}"
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = inert(text).replace("\n", " ⏎ ").replace("\t", " ")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

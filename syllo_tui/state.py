@@ -1,0 +1,675 @@
+"""Fold the event stream into the view model the monitor draws.
+
+``RunState.apply(event)`` takes one decoded event (a dict from
+``syllo_tui.stream``) and updates plain Python state: the header values, the
+cumulative counters (always taken from the newest event that carries them, so
+a state built from the file's tail alone is right), bounded histories for the
+sparklines, the examples and evals a person can step through, and the event
+log. Nothing here imports Textual; the widgets only read this object.
+
+Every read of an event field is type-checked: a reader must survive any line a
+writer (or a disk) produces, so a field of the wrong type is treated as absent
+and an unknown event type or a newer schema version becomes a warning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from syllo_train.events import SCHEMA_VERSION, Counters
+
+#: Seconds without a new event after which a training run is shown as stale.
+DEFAULT_STALE_AFTER_S = 120.0
+
+#: How many points each sparkline keeps; older points are merged pairwise, so
+#: the whole run stays visible at a coarser resolution.
+SERIES_CAP = 512
+
+#: How many past examples, evals, event-log lines and warnings are kept.
+EXAMPLES_CAP = 500
+EVALS_CAP = 200
+LOG_CAP = 500
+WARNINGS_CAP = 50
+
+#: Event types whose arrival means the run is (still) going.
+_PROGRESS_TYPES = frozenset({"run_start", "resume", "log", "eval", "timeout", "checkpoint"})
+
+
+# -- typed field access: a wrong type is an absent value, never an exception --
+
+
+def _int(d: Mapping[str, Any], key: str) -> int | None:
+    v = d.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _num(d: Mapping[str, Any], key: str) -> float | None:
+    v = d.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _str(d: Mapping[str, Any], key: str) -> str | None:
+    v = d.get(key)
+    return v if isinstance(v, str) else None
+
+
+def _bool(d: Mapping[str, Any], key: str) -> bool | None:
+    v = d.get(key)
+    return v if isinstance(v, bool) else None
+
+
+def _cuts(d: Mapping[str, Any]) -> dict[str, int]:
+    """The ``<key>_cut`` markers of one object: field name -> original length."""
+    out: dict[str, int] = {}
+    for key, value in d.items():
+        if key.endswith("_cut") and isinstance(value, int) and not isinstance(value, bool):
+            out[key[: -len("_cut")]] = value
+    return out
+
+
+class Series:
+    """A bounded, step-ordered series of (step, value) points for one sparkline.
+
+    When it holds more than ``cap`` points, neighbours are merged pairwise
+    (mean of values) and later points are gathered twice as coarsely, so memory
+    stays bounded however long the run is while the start of the run stays
+    visible. Steps only go forward: a point at or before the last step (a
+    resumed run re-doing steps) first drops what came after it, so a step is
+    never counted twice.
+    """
+
+    def __init__(self, cap: int = SERIES_CAP) -> None:
+        if cap < 2:
+            raise ValueError(f"Series cap must be at least 2, got {cap}")
+        self.cap = cap
+        self.stride = 1  # raw points per bucket
+        # Each bucket: [first_step, last_step, sum_of_values, count].
+        self._buckets: list[list[float]] = []
+        self.seams: list[int] = []  # steps where a resumed run joins
+        self.latest: float | None = None
+        self.latest_step: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def add(self, step: int, value: float) -> None:
+        """Append one point; a step at or before the last one replaces the tail first."""
+        if self._buckets and step <= self._buckets[-1][1]:
+            self.cut_after(step - 1)
+        last = self._buckets[-1] if self._buckets else None
+        if last is not None and last[3] < self.stride:
+            last[1] = step
+            last[2] += value
+            last[3] += 1
+        else:
+            self._buckets.append([step, step, value, 1])
+            if len(self._buckets) > self.cap:
+                self._compact()
+        self.latest = value
+        self.latest_step = step
+
+    def _compact(self) -> None:
+        merged: list[list[float]] = []
+        for i in range(0, len(self._buckets) - 1, 2):
+            a, b = self._buckets[i], self._buckets[i + 1]
+            merged.append([a[0], b[1], a[2] + b[2], a[3] + b[3]])
+        if len(self._buckets) % 2:
+            merged.append(self._buckets[-1])
+        self._buckets = merged
+        self.stride *= 2
+
+    def cut_after(self, step: int) -> None:
+        """Drop points with a step greater than ``step`` (the part of a run a resume re-does)."""
+        while self._buckets and self._buckets[-1][0] > step:
+            self._buckets.pop()
+        if self._buckets and self._buckets[-1][1] > step:
+            # A merged bucket straddles the cut: keep its mean, shorten its span.
+            self._buckets[-1][1] = step
+        self.seams = [s for s in self.seams if s <= step]
+        if self._buckets:
+            b = self._buckets[-1]
+            self.latest = b[2] / b[3]
+            self.latest_step = int(b[1])
+        else:
+            self.latest = None
+            self.latest_step = None
+
+    def mark_seam(self, step: int) -> None:
+        """Remember that a resumed run continues after ``step``."""
+        self.cut_after(step)
+        if not self.seams or self.seams[-1] != step:
+            self.seams.append(step)
+            del self.seams[:-64]
+
+    def points(self) -> list[tuple[int, float]]:
+        """The (last step, mean value) of each bucket, oldest first."""
+        return [(int(b[1]), b[2] / b[3]) for b in self._buckets]
+
+    def values(self) -> list[float]:
+        return [b[2] / b[3] for b in self._buckets]
+
+
+@dataclass(frozen=True)
+class ExampleView:
+    """One example for the prompt / golden / model panes."""
+
+    seq: int  # position in this state's example history; increases by one per example
+    step: int
+    tier: str  # "log" (trained on at this step, never generated) or "eval"
+    prompt: str
+    golden: str
+    prompt_tokens: int | None = None
+    golden_tokens: int | None = None
+    index: int | None = None  # row in the dataset
+    sample: int | None = None  # eval prompt number (the same prompts every eval)
+    output: str | None = None
+    output_tokens: int | None = None
+    match: bool | None = None
+    timed_out: bool = False
+    loss: float | None = None  # log tier: this example's loss at this step
+    seconds: float | None = None  # eval tier: generation time
+    partial: str | None = None  # text generated before a timeout cut it off
+    cut: Mapping[str, int] = field(default_factory=dict)  # field -> original length
+    eval_seq: int | None = None  # the eval this sample belongs to
+
+
+@dataclass(frozen=True)
+class EvalView:
+    """One eval round."""
+
+    seq: int
+    step: int
+    ts: float | None
+    val_loss: float | None
+    train_loss: float | None
+    gap: float | None
+    accuracy: float | None
+    seconds: float | None
+    samples: int
+    timeouts: int
+    first_example_seq: int | None  # the example holding its first sample
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """A line of the event log pane. ``text`` may hold untrusted text: render it inert."""
+
+    ts: float | None
+    step: int | None
+    kind: str  # start, checkpoint, timeout, stall, resume, error, end, warning
+    text: str
+
+
+class RunState:
+    """The monitor's view of one run, folded from its events."""
+
+    def __init__(self, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
+        self.stale_after_s = stale_after_s
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (the file was truncated or replaced)."""
+        # Identity of the run (run_start).
+        self.run_id: str | None = None
+        self.model: str | None = None
+        self.device: str | None = None
+        self.world_size: int | None = None
+        self.params_total: int | None = None
+        self.params_trainable: int | None = None
+        self.resumed_from: str | None = None
+        # Where it is.
+        self.status = "waiting"  # waiting | training | completed | stopped | failed
+        self.end_reason: str | None = None
+        self.step: int | None = None
+        self.total_steps: int | None = None
+        self.epoch: float | None = None
+        self.loss: float | None = None
+        self.lr: float | None = None
+        self.grad_norm: float | None = None
+        self.steps_per_s: float | None = None
+        self.tokens_per_s: float | None = None
+        self.eta_s: float | None = None
+        self.eta_ts: float | None = None  # ts of the event that gave eta_s
+        self.elapsed_s: float | None = None
+        self.elapsed_ts: float | None = None  # ts of the event that gave elapsed_s
+        self.peak_mem_bytes: int | None = None
+        self.mem_kind: str | None = None
+        self.val_loss: float | None = None
+        self.gap: float | None = None
+        self.last_eval_accuracy: float | None = None
+        self.counters: dict[str, Any] = Counters().as_dict()
+        self.last_checkpoint_step: int | None = None
+        self.last_checkpoint_ts: float | None = None
+        self.last_checkpoint_path: str | None = None
+        self.last_error: str | None = None
+        self.last_ts: float | None = None
+        # Histories (all bounded).
+        self.train_loss = Series()
+        self.val_loss_series = Series()
+        self.throughput = Series()
+        self.throughput_unit = "tok/s"
+        self.gap_series = Series()
+        self._recent_gaps: deque[float] = deque(maxlen=2)
+        self.examples: deque[ExampleView] = deque(maxlen=EXAMPLES_CAP)
+        self.evals: deque[EvalView] = deque(maxlen=EVALS_CAP)
+        self.log: deque[LogEntry] = deque(maxlen=LOG_CAP)
+        self.warnings: deque[str] = deque(maxlen=WARNINGS_CAP)
+        self._warned: set[str] = set()
+        self._partials: dict[tuple[int, int], str] = {}  # (step, sample) -> partial output
+        self._next_example_seq = 0
+        self._next_eval_seq = 0
+        # Bookkeeping.
+        self.applied = 0  # events folded in
+        self.malformed = 0  # lines that were not events
+        self.resumes = 0
+        # Counters the UI compares to know what to redraw; they never go back,
+        # not even across a reset, so a stale cached value can never match.
+        self.version: int = self.__dict__.get("version", 0) + 1  # any change
+        self.log_version: int = self.__dict__.get("log_version", 0) + 1  # event log changed
+        self.generation: int = self.__dict__.get("generation", -1) + 1  # resets so far
+
+    # -- reading ---------------------------------------------------------------
+
+    def apply_all(self, events: Iterable[Any]) -> None:
+        """Fold events in order."""
+        for event in events:
+            self.apply(event)
+
+    def note_malformed(self, count: int) -> None:
+        """Count lines the reader could not decode (shown in the footer)."""
+        if count > 0:
+            self.malformed += count
+            self.version += 1
+
+    def apply(self, event: Any) -> None:
+        """Fold one decoded event into the state; never raises on bad content."""
+        self.version += 1
+        if not isinstance(event, dict):
+            self.malformed += 1
+            return
+        self.applied += 1
+        etype = event.get("type")
+        step = _int(event, "step")
+        ts = _num(event, "ts")
+        if ts is not None:
+            self.last_ts = ts
+        v = _int(event, "v")
+        if v is not None and v > SCHEMA_VERSION:
+            self.warn(
+                f"schema v{v}",
+                f"events use schema v{v}; this syllo-tui knows v{SCHEMA_VERSION}: "
+                "upgrade syllo to see every field",
+                ts,
+                step,
+            )
+        run_id = _str(event, "run_id")
+        if etype == "run_start" and self._is_new_run(event, run_id):
+            # The file now holds a different run (replaced in place): start over,
+            # keeping the count of bad lines the reader already reported.
+            malformed, applied = self.malformed, self.applied
+            self.reset()
+            self.malformed, self.applied = malformed, applied
+        if run_id is not None:
+            self.run_id = run_id
+        counters = event.get("counters")
+        if isinstance(counters, dict):
+            self._take_counters(counters)
+        if not isinstance(etype, str):
+            self.warn("no type", "an event without a string 'type' field was skipped", ts, step)
+            return
+        if etype in _PROGRESS_TYPES and self.status not in ("training",):
+            self.status = "training"
+            self.end_reason = None
+        if step is not None and etype != "resume":
+            self.step = step if self.step is None else max(self.step, step)
+        handler = _HANDLERS.get(etype)
+        if handler is None:
+            self.warn(
+                f"type {etype}",
+                f"unknown event type {etype!r} (first at step {step}): skipped; "
+                "a newer syllo may know it",
+                ts,
+                step,
+            )
+            return
+        handler(self, event, step, ts)
+
+    def _is_new_run(self, event: Mapping[str, Any], run_id: str | None) -> bool:
+        """A run_start for another run id that is not a resume begins a new run."""
+        return (
+            self.run_id is not None
+            and run_id is not None
+            and run_id != self.run_id
+            and _str(event, "resumed_from") is None
+        )
+
+    def warn(self, key: str, text: str, ts: float | None = None, step: int | None = None) -> None:
+        """Record a warning once per ``key``: in the warnings list and the event log."""
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        self.warnings.append(text)
+        self._log(ts, step, "warning", text)
+
+    def _log(self, ts: float | None, step: int | None, kind: str, text: str) -> None:
+        self.log.append(LogEntry(ts, step, kind, text))
+        self.log_version += 1
+
+    def _take_counters(self, counters: Mapping[str, Any]) -> None:
+        merged = Counters.from_dict(counters).as_dict()
+        # Keep the writer's own derived values when present (it knows best).
+        for key in ("timeout_pct", "accuracy"):
+            if key in counters and (counters[key] is None or _num(counters, key) is not None):
+                merged[key] = counters[key]
+        self.counters = merged
+
+    # -- handlers, one per event type --------------------------------------------
+
+    def _on_run_start(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
+        self.model = _str(ev, "model") or self.model
+        self.device = _str(ev, "device") or self.device
+        self.world_size = _int(ev, "world_size") or self.world_size
+        self.params_total = _int(ev, "params_total") or self.params_total
+        self.params_trainable = _int(ev, "params_trainable") or self.params_trainable
+        self.total_steps = _int(ev, "max_steps") or self.total_steps
+        self.resumed_from = _str(ev, "resumed_from")
+        where = f" from {self.resumed_from}" if self.resumed_from else ""
+        self._log(
+            ts, step, "start", f"run started{where}: {self.model or '?'} on {self.device or '?'}"
+        )
+
+    def _on_log(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
+        self.total_steps = _int(ev, "total_steps") or self.total_steps
+        self.epoch = _num(ev, "epoch")
+        self.loss = _num(ev, "loss")
+        self.lr = _num(ev, "lr")
+        self.grad_norm = _num(ev, "grad_norm")
+        self.steps_per_s = _num(ev, "steps_per_s")
+        self.tokens_per_s = _num(ev, "tokens_per_s")
+        self.eta_s = _num(ev, "eta_s")
+        self.eta_ts = ts
+        elapsed = _num(ev, "elapsed_s")
+        if elapsed is not None:
+            self.elapsed_s, self.elapsed_ts = elapsed, ts
+        peak = _int(ev, "peak_mem_bytes")
+        if peak is not None:
+            self.peak_mem_bytes = peak
+        self.mem_kind = _str(ev, "mem_kind") or self.mem_kind
+        if step is not None:
+            if self.loss is not None:
+                self.train_loss.add(step, self.loss)
+            if self.tokens_per_s is not None:
+                self.throughput_unit = "tok/s"
+                self.throughput.add(step, self.tokens_per_s)
+            elif self.steps_per_s is not None and self.throughput_unit == "steps/s":
+                self.throughput.add(step, self.steps_per_s)
+            elif self.steps_per_s is not None and len(self.throughput) == 0:
+                self.throughput_unit = "steps/s"
+                self.throughput.add(step, self.steps_per_s)
+        example = ev.get("example")
+        if isinstance(example, dict) and step is not None:
+            self._drop_examples_after(step)
+            self._add_example(
+                step=step,
+                tier="log",
+                prompt=_str(example, "prompt") or "",
+                golden=_str(example, "golden") or "",
+                prompt_tokens=_int(example, "prompt_tokens"),
+                golden_tokens=_int(example, "golden_tokens"),
+                index=_int(example, "index"),
+                loss=_num(example, "loss"),
+                cut=_cuts(example),
+            )
+
+    def _on_eval(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
+        self.total_steps = _int(ev, "total_steps") or self.total_steps
+        self.val_loss = _num(ev, "val_loss")
+        self.gap = _num(ev, "gap")
+        self.last_eval_accuracy = _num(ev, "accuracy")
+        step = step if step is not None else (self.step or 0)
+        if self.val_loss is not None:
+            self.val_loss_series.add(step, self.val_loss)
+        if self.gap is not None:
+            self.gap_series.add(step, self.gap)
+            self._recent_gaps.append(self.gap)
+        self._drop_examples_after(step)
+        while self.evals and self.evals[-1].step >= step:
+            self.evals.pop()
+        eval_seq = self._next_eval_seq
+        self._next_eval_seq += 1
+        first: int | None = None
+        timeouts = 0
+        samples = ev.get("samples")
+        count = 0
+        for raw in samples if isinstance(samples, list) else []:
+            if not isinstance(raw, dict):
+                continue
+            sample_no = _int(raw, "sample")
+            timed_out = _bool(raw, "timed_out") is True
+            timeouts += timed_out
+            partial = self._partials.get((step, sample_no)) if sample_no is not None else None
+            view = self._add_example(
+                step=step,
+                tier="eval",
+                prompt=_str(raw, "prompt") or "",
+                golden=_str(raw, "golden") or "",
+                prompt_tokens=_int(raw, "prompt_tokens"),
+                golden_tokens=_int(raw, "golden_tokens"),
+                index=_int(raw, "index"),
+                sample=sample_no,
+                output=_str(raw, "output"),
+                output_tokens=_int(raw, "output_tokens"),
+                match=_bool(raw, "match"),
+                timed_out=timed_out,
+                seconds=_num(raw, "seconds"),
+                partial=partial,
+                cut=_cuts(raw),
+                eval_seq=eval_seq,
+            )
+            count += 1
+            if first is None:
+                first = view.seq
+        self._partials.clear()
+        self.evals.append(
+            EvalView(
+                seq=eval_seq,
+                step=step,
+                ts=ts,
+                val_loss=self.val_loss,
+                train_loss=_num(ev, "train_loss"),
+                gap=self.gap,
+                accuracy=self.last_eval_accuracy,
+                seconds=_num(ev, "seconds"),
+                samples=count,
+                timeouts=timeouts,
+                first_example_seq=first,
+            )
+        )
+
+    def _on_timeout(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
+        stall = _bool(ev, "stall") is True
+        sample = _int(ev, "sample")
+        elapsed = _num(ev, "elapsed_s")
+        limit = _num(ev, "limit_s")
+        tokens = _int(ev, "tokens")
+        partial = _str(ev, "partial")
+        if step is not None and sample is not None and partial is not None:
+            self._partials[(step, sample)] = partial
+            if len(self._partials) > 256:  # an eval that never came: do not grow
+                self._partials.pop(next(iter(self._partials)))
+        what = "stall: one forward pass ran past the limit" if stall else "generation timed out"
+        self._log(
+            ts,
+            step,
+            "stall" if stall else "timeout",
+            f"{what} (sample {_fmt_opt(sample)}, {_fmt_s(elapsed)} of {_fmt_s(limit)} limit, "
+            f"{_fmt_opt(tokens)} tokens)",
+        )
+
+    def _on_checkpoint(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
+        self.last_checkpoint_step = step
+        self.last_checkpoint_ts = ts
+        self.last_checkpoint_path = _str(ev, "path")
+        self._log(
+            ts,
+            step,
+            "checkpoint",
+            f"checkpoint saved in {_fmt_s(_num(ev, 'seconds'))}: {self.last_checkpoint_path or '?'}",
+        )
+
+    def _on_resume(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
+        # Steps after the checkpoint that were logged before the crash are
+        # re-done by the resumed run: drop them so no step counts twice.
+        seam = step if step is not None else (self.last_checkpoint_step or 0)
+        for series in (self.train_loss, self.val_loss_series, self.throughput, self.gap_series):
+            series.mark_seam(seam)
+        self._drop_examples_after(seam)
+        while self.evals and self.evals[-1].step > seam:
+            self.evals.pop()
+        self._recent_gaps.clear()
+        self.step = seam
+        self.resumes += 1
+        self.resumed_from = _str(ev, "from_checkpoint")
+        reason = _str(ev, "reason") or "?"
+        self._log(
+            ts,
+            step,
+            "resume",
+            f"resumed at step {seam} from {self.resumed_from or '(no checkpoint)'}: {reason}",
+        )
+
+    def _on_run_end(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
+        status = _str(ev, "status")
+        self.status = status if status in ("completed", "stopped", "failed") else "stopped"
+        self.end_reason = _str(ev, "reason")
+        elapsed = _num(ev, "elapsed_s")
+        if elapsed is not None:
+            self.elapsed_s, self.elapsed_ts = elapsed, ts
+        if self.status == "completed":
+            self.eta_s = 0.0
+        why = f": {self.end_reason}" if self.end_reason else ""
+        self._log(ts, step, "end", f"run {self.status}{why}")
+
+    def _on_error(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
+        etype = _str(ev, "error_type") or "Error"
+        message = _str(ev, "message") or ""
+        self.last_error = f"{etype}: {message}"
+        self._log(ts, step, "error", self.last_error)
+
+    # -- examples -----------------------------------------------------------------
+
+    def _add_example(self, **kwargs: Any) -> ExampleView:
+        view = ExampleView(seq=self._next_example_seq, **kwargs)
+        self._next_example_seq += 1
+        self.examples.append(view)
+        return view
+
+    def _drop_examples_after(self, step: int) -> None:
+        while self.examples and self.examples[-1].step > step:
+            self.examples.pop()
+
+    def example_at(self, seq: int) -> ExampleView | None:
+        """The example with this ``seq``, or None when it has left the bounded history."""
+        if not self.examples:
+            return None
+        i = seq - self.examples[0].seq
+        if 0 <= i < len(self.examples) and self.examples[i].seq == seq:
+            return self.examples[i]
+        # Seqs are contiguous unless a resume dropped some: fall back to a scan.
+        for view in self.examples:
+            if view.seq == seq:
+                return view
+        return None
+
+    def eval_at(self, seq: int) -> EvalView | None:
+        """The eval with this ``seq``, or None."""
+        for view in self.evals:
+            if view.seq == seq:
+                return view
+        return None
+
+    # -- derived values (``now`` is injected so tests and snapshots are deterministic) --
+
+    def is_stale(self, now: float) -> bool:
+        """True while training but no event has come for ``stale_after_s``."""
+        return (
+            self.status == "training"
+            and self.last_ts is not None
+            and now - self.last_ts > self.stale_after_s
+        )
+
+    def display_status(self, now: float) -> str:
+        """The status word for the header: training, stale, completed, stopped, failed, waiting."""
+        return "stale" if self.is_stale(now) else self.status
+
+    def elapsed_at(self, now: float) -> float | None:
+        """Run time, counting on from the last event while training."""
+        if self.elapsed_s is None:
+            return None
+        if self.status == "training" and self.elapsed_ts is not None and not self.is_stale(now):
+            return self.elapsed_s + max(0.0, now - self.elapsed_ts)
+        return self.elapsed_s
+
+    def eta_at(self, now: float) -> float | None:
+        """Time left, counting down from the last log event while training."""
+        if self.eta_s is None:
+            return None
+        if self.status == "training" and self.eta_ts is not None:
+            return max(0.0, self.eta_s - max(0.0, now - self.eta_ts))
+        return (
+            self.eta_s if self.status == "training" else 0.0 if self.status == "completed" else None
+        )
+
+    def checkpoint_age(self, now: float) -> float | None:
+        """Seconds since the last checkpoint event."""
+        if self.last_checkpoint_ts is None:
+            return None
+        return max(0.0, now - self.last_checkpoint_ts)
+
+    @property
+    def gap_widening(self) -> bool:
+        """True when the train/val gap grew at the last eval (a hint of overfitting)."""
+        g = self._recent_gaps
+        return len(g) == 2 and g[1] > 0 and g[1] > g[0] + 1e-9
+
+    @property
+    def running_accuracy(self) -> float | None:
+        """Matches over all generations so far (from the cumulative counters)."""
+        acc = self.counters.get("accuracy")
+        if isinstance(acc, (int, float)) and not isinstance(acc, bool):
+            return float(acc)
+        return None
+
+    @property
+    def progress(self) -> float | None:
+        """Fraction of total steps done, in [0, 1]."""
+        if self.step is None or not self.total_steps:
+            return None
+        return min(1.0, max(0.0, self.step / self.total_steps))
+
+
+def _fmt_s(x: float | None) -> str:
+    return "?" if x is None else f"{x:.1f}s"
+
+
+def _fmt_opt(x: int | None) -> str:
+    return "?" if x is None else str(x)
+
+
+_HANDLERS = {
+    "run_start": RunState._on_run_start,
+    "log": RunState._on_log,
+    "eval": RunState._on_eval,
+    "timeout": RunState._on_timeout,
+    "checkpoint": RunState._on_checkpoint,
+    "resume": RunState._on_resume,
+    "run_end": RunState._on_run_end,
+    "error": RunState._on_error,
+}

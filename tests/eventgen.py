@@ -1,0 +1,379 @@
+"""Write realistic event files through the real ``syllo_train.events.EventWriter``.
+
+Until a trainer run is cheap enough for every TUI test, the TUI is tested
+against files written here: same writer, same capping, same counters, and
+every event checked with ``validate_event`` before it is written, so the files
+follow the contract. Timestamps come from a fake clock (``RunWriter.now``) so
+that screens built from these files are the same on every run.
+
+Scenarios (each returns the RunWriter so a test can keep appending):
+
+* ``mid_run``       training at step 1200 of 2000, evals every 200, checkpoints every 400
+* ``with_timeouts`` mid-run whose last eval had a timeout and a stall
+* ``finished``      a completed run
+* ``resumed``       a crash after step 650, resumed from the step-600 checkpoint
+* ``huge``          many events quickly, for cold-open and memory benchmarks
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from syllo_train.events import EventWriter, validate_event
+
+#: Fixed start time of generated runs (2023-11-14 22:13:20 UTC).
+T0 = 1_700_000_000.0
+RUN_ID = "20231114-221320-5eed01"
+MODEL = "runs/tiny-model"
+
+_WORDS = [
+    "banana",
+    "caterpillar",
+    "umbrella",
+    "syllable",
+    "information",
+    "helicopter",
+    "watermelon",
+    "dictionary",
+    "kangaroo",
+    "avocado",
+    "photograph",
+    "mississippi",
+]
+
+
+def _syllables(word: str) -> str:
+    # Good enough for fake goldens: split after each vowel group.
+    out, cur = [], ""
+    for i, ch in enumerate(word):
+        cur += ch
+        nxt = word[i + 1] if i + 1 < len(word) else ""
+        if ch in "aeiouy" and nxt and nxt not in "aeiouy" and len(word) - i > 2:
+            out.append(cur)
+            cur = ""
+    out.append(cur)
+    return "-".join(out)
+
+
+class ClockedWriter(EventWriter):
+    """The real EventWriter, with ``ts`` from a settable clock and every event validated."""
+
+    def __init__(self, path: str | Path, run_id: str, *, t0: float = T0, **kwargs: Any) -> None:
+        super().__init__(path, run_id, **kwargs)
+        self.now = t0
+
+    def build(self, etype: str, step: int, **fields_: Any) -> dict[str, Any]:
+        event = super().build(etype, step, **fields_)
+        event["ts"] = round(self.now, 3)
+        problems = validate_event(event)
+        if problems:
+            raise ValueError(f"eventgen built an invalid {etype} event: {problems}")
+        return event
+
+
+class RunWriter:
+    """Writes one run's events with plausible numbers; keeps the counters the trainer would."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        run_id: str = RUN_ID,
+        t0: float = T0,
+        max_steps: int = 2000,
+        steps_per_s: float = 4.0,
+        eval_samples: int = 4,
+        seed: int = 0,
+        max_text_chars: int = 4000,
+    ) -> None:
+        self.path = Path(path)
+        self.w = ClockedWriter(path, run_id, t0=t0, max_text_chars=max_text_chars)
+        self.t0 = t0
+        self.max_steps = max_steps
+        self.steps_per_s = steps_per_s
+        self.eval_samples = eval_samples
+        self.rng = random.Random(seed)
+        self.step = 0
+        self.elapsed = 0.0
+
+    @property
+    def counters(self) -> Any:
+        return self.w.counters
+
+    def close(self) -> None:
+        self.w.close()
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake clock (and the run's elapsed time) on."""
+        self.w.now += seconds
+        self.elapsed += seconds
+
+    def emit(self, etype: str, step: int, **fields_: Any) -> dict[str, Any]:
+        return self.w.emit(etype, step, **fields_)
+
+    # -- losses ---------------------------------------------------------------
+
+    def train_loss(self, step: int) -> float:
+        return round(2.2 * math.exp(-step / 400) + 0.35 + self.rng.uniform(-0.03, 0.03), 4)
+
+    def val_loss(self, step: int) -> float:
+        # Overfits late: the gap widens after step 1000.
+        return round(
+            2.2 * math.exp(-step / 400) + 0.42 + max(0, step - 1000) / 4000 + self.rng.uniform(0, 0.01), 4
+        )
+
+    # -- events -----------------------------------------------------------------
+
+    def run_start(self, *, resumed_from: str | None = None, step: int = 0) -> dict[str, Any]:
+        return self.emit(
+            "run_start",
+            step,
+            config={"train": {"max_steps": self.max_steps}, "monitor": {"log_steps": 10}},
+            model=MODEL,
+            params_total=1_234_567,
+            params_trainable=1_234_567,
+            train_examples=5000,
+            val_examples=200,
+            eval_prompts=self.eval_samples,
+            max_steps=self.max_steps,
+            world_size=1,
+            resumed_from=resumed_from,
+            device="cpu",
+            pid=4242,
+            versions={"torch": "2.13.0", "transformers": "5.0.0"},
+        )
+
+    def log(self, step: int, *, example: dict[str, Any] | None | bool = True, **over: Any) -> dict[str, Any]:
+        """A log-tier event at ``step`` (the clock moves on by the time those steps took)."""
+        if step > self.step:
+            self.advance((step - self.step) / self.steps_per_s)
+        self.step = step
+        if example is True:
+            word = self.rng.choice(_WORDS)
+            example = {
+                "index": self.rng.randrange(5000),
+                "prompt": f"Split the word '{word}' into syllables.",
+                "golden": _syllables(word),
+                "prompt_tokens": 12,
+                "golden_tokens": 5,
+                "loss": round(self.train_loss(step) * self.rng.uniform(0.8, 1.2), 4),
+            }
+        fields_ = dict(
+            total_steps=self.max_steps,
+            epoch=round(step / 625, 4),
+            loss=self.train_loss(step),
+            lr=2e-4 * (1 - step / self.max_steps),
+            grad_norm=round(self.rng.uniform(0.5, 1.5), 3),
+            steps_per_s=self.steps_per_s,
+            tokens_per_s=round(self.steps_per_s * 2048, 1),
+            eta_s=round((self.max_steps - step) / self.steps_per_s, 1),
+            elapsed_s=round(self.elapsed, 3),
+            peak_mem_bytes=1_288_490_189,
+            mem_kind="cpu_rss",
+            example=example or None,
+        )
+        fields_.update(over)
+        return self.emit("log", step, **fields_)
+
+    def sample(
+        self, sample: int, outcome: str, *, output: str | None = None, prompt: str | None = None
+    ) -> dict[str, Any]:
+        """One eval sample; ``outcome`` is match, miss or timeout."""
+        word = _WORDS[sample % len(_WORDS)]
+        golden = _syllables(word)
+        if outcome == "timeout":
+            out = None
+        elif output is not None:
+            out = output
+        elif outcome == "match":
+            out = f"<think>The word {word} has vowel groups; split after each.</think>{golden}"
+        else:
+            out = f"<think>Count the vowels in {word}.</think>{word[:3]}-{word[3:]}"
+        return {
+            "sample": sample,
+            "index": sample * 7,
+            "prompt": prompt if prompt is not None else f"Split the word '{word}' into syllables.",
+            "golden": golden,
+            "output": out,
+            "match": None if out is None else outcome == "match",
+            "prompt_tokens": 12,
+            "golden_tokens": 5,
+            "output_tokens": 0 if out is None else 20,
+            "seconds": 60.0 if outcome == "timeout" else round(self.rng.uniform(0.5, 2.0), 2),
+            "timed_out": outcome == "timeout",
+        }
+
+    def eval(self, step: int, outcomes: Sequence[str] | None = None, **over: Any) -> dict[str, Any]:
+        """An eval round: timeout events for timed-out samples first, then the eval event."""
+        outcomes = list(outcomes or ["match", "miss", "match", "match"][: self.eval_samples])
+        samples = []
+        for i, outcome in enumerate(outcomes):
+            if outcome in ("timeout", "stall"):
+                self.timeout(step, i, stall=outcome == "stall")
+                samples.append(self.sample(i, "timeout"))
+                continue
+            self.counters.generations += 1
+            self.counters.matches += outcome == "match"
+            self.advance(1.0)
+            samples.append(self.sample(i, outcome))
+        self.counters.evals += 1
+        val = self.val_loss(step)
+        train = self.train_loss(step)
+        matched = sum(s["match"] is True for s in samples)
+        fields_ = dict(
+            total_steps=self.max_steps,
+            epoch=round(step / 625, 4),
+            val_loss=val,
+            train_loss=train,
+            gap=round(val - train, 4),
+            accuracy=round(matched / len(samples), 4) if samples else None,
+            samples=samples,
+            seconds=12.5,
+        )
+        fields_.update(over)
+        return self.emit("eval", step, **fields_)
+
+    def timeout(self, step: int, sample: int, *, stall: bool = False) -> dict[str, Any]:
+        self.counters.generations += 1
+        self.counters.timeouts += 1
+        self.counters.stalls += stall
+        self.advance(60.0)
+        return self.emit(
+            "timeout",
+            step,
+            sample=sample,
+            limit_s=60.0,
+            elapsed_s=60.0 if not stall else 75.2,
+            tokens=143 if not stall else 3,
+            partial="<think>Let me think about this very carefully, step by step" if not stall else None,
+            stall=stall,
+        )
+
+    def checkpoint(self, step: int) -> dict[str, Any]:
+        self.counters.checkpoints += 1
+        self.advance(2.0)
+        return self.emit("checkpoint", step, path=f"runs/demo/checkpoint-{step}", seconds=1.8)
+
+    def resume(self, step: int, reason: str = "restarted by supervisor after a crash") -> dict[str, Any]:
+        self.step = step
+        return self.emit("resume", step, from_checkpoint=f"runs/demo/checkpoint-{step}", reason=reason)
+
+    def run_end(self, status: str = "completed", reason: str | None = None) -> dict[str, Any]:
+        return self.emit("run_end", self.step, status=status, reason=reason, elapsed_s=round(self.elapsed, 3))
+
+    def error(self, message: str, error_type: str = "RuntimeError") -> dict[str, Any]:
+        return self.emit("error", self.step, error_type=error_type, message=message, traceback=None)
+
+    def train(
+        self,
+        start: int,
+        stop: int,
+        *,
+        log_every: int = 10,
+        eval_every: int = 200,
+        save_every: int = 400,
+        eval_outcomes: Sequence[str] | None = None,
+    ) -> None:
+        """Log steps (start, stop], with evals and checkpoints at their cadence, in trainer order."""
+        first = (start // log_every + 1) * log_every
+        for step in range(first, stop + 1, log_every):
+            self.log(step)
+            if step % eval_every == 0:
+                self.eval(step, eval_outcomes)
+            if step % save_every == 0:
+                self.checkpoint(step)
+
+
+def append_raw(path: str | Path, data: bytes) -> None:
+    """Append bytes that are not an event (garbage, half lines): what a disk or a bug can leave."""
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
+# -- scenarios ------------------------------------------------------------------
+
+
+def mid_run(path: str | Path, *, step: int = 1200, **kwargs: Any) -> RunWriter:
+    """A run in training at ``step`` of 2000 (evals every 200, checkpoints every 400)."""
+    run = RunWriter(path, **kwargs)
+    run.run_start()
+    run.train(0, step)
+    return run
+
+
+def with_timeouts(path: str | Path, **kwargs: Any) -> RunWriter:
+    """A run whose latest eval (step 1000) had a timeout (sample 1) and a stall (sample 3)."""
+    run = RunWriter(path, **kwargs)
+    run.run_start()
+    run.train(0, 990)
+    run.log(1000)
+    run.eval(1000, ["match", "timeout", "miss", "stall"])
+    return run
+
+
+def finished(path: str | Path, **kwargs: Any) -> RunWriter:
+    """A completed run of 2000 steps."""
+    run = RunWriter(path, **kwargs)
+    run.run_start()
+    run.train(0, 2000)
+    run.run_end("completed")
+    return run
+
+
+def resumed(path: str | Path, **kwargs: Any) -> RunWriter:
+    """Crash after step 650 (checkpoint at 600), resumed at 600, trained on to 800.
+
+    The file holds log events for steps 610..650 twice: before the crash and
+    again after the seam. A reader must count each step once.
+    """
+    run = RunWriter(path, **kwargs)
+    run.run_start()
+    run.train(0, 600, save_every=200)
+    for step in range(610, 660, 10):  # lost work: done again after the resume
+        run.log(step, loss=9.0)
+    run.error("CUDA error: an illegal memory access was encountered")
+    run.advance(30.0)
+    run.w.counters.checkpoints = 3  # counters as restored from the step-600 checkpoint
+    run.resume(600)
+    run.run_start(resumed_from="runs/demo/checkpoint-600", step=600)
+    run.train(600, 800, save_every=200)
+    return run
+
+
+def huge(path: str | Path, events: int, *, example_chars: int = 700, seed: int = 1) -> int:
+    """Write about ``events`` events (a long run); returns the number written.
+
+    Uses the real writer and validates each event like every scenario, so it
+    takes a while for millions of events; benchmarks cache the file.
+    """
+    run = RunWriter(path, max_steps=10 * events, seed=seed)
+    run.run_start()
+    written = 1
+    filler = ("lorem ipsum dolor sit amet " * (example_chars // 27 + 1))[:example_chars]
+    step = 0
+    while written < events:
+        step += 10
+        run.log(
+            step,
+            example={
+                "index": step % 5000,
+                "prompt": f"Split the word '{_WORDS[step % 12]}' into syllables. {filler}",
+                "golden": _syllables(_WORDS[step % 12]),
+                "prompt_tokens": 200,
+                "golden_tokens": 5,
+                "loss": 0.5,
+            },
+        )
+        written += 1
+        if step % 2000 == 0 and written < events:
+            run.eval(step)
+            written += 1
+        if step % 5000 == 0 and written < events:
+            run.checkpoint(step)
+            written += 1
+    run.close()
+    return written

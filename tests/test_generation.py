@@ -1,0 +1,389 @@
+"""Bounded generation: real tiny models, real hangs (sleeping hooks), real clocks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syllo_train.generation import (
+    GenerationResult,
+    StallInfo,
+    StallWatchdog,
+    check_eval_budget,
+    generate_bounded,
+    run_eval_round,
+)
+
+TOKEN_SLEEP_S = 0.06  # per-token delay of the "slow" model
+# Bounds below allow this much scheduling noise on a loaded 2-core CI box.
+MARGIN_S = 0.3
+
+TEXTS = [f"the cat sat on the mat number {i} and then the dog ran after it" for i in range(200)]
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from syllo_train.tiny_model import build_tiny_model
+
+    return build_tiny_model(TEXTS, tmp_path_factory.mktemp("tiny-model"), preset="tiny")
+
+
+@pytest.fixture()
+def loaded(model_dir: Path) -> tuple[Any, Any]:
+    """A fresh model per test, so hooks and modes never leak between tests."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+
+
+def no_eos(tok: Any) -> dict[str, Any]:
+    """generate kwargs that keep the model from ever ending on its own."""
+    return {"suppress_tokens": [tok.eos_token_id, tok.pad_token_id, tok.bos_token_id]}
+
+
+def slow_down(model: Any, seconds: float = TOKEN_SLEEP_S) -> list[int]:
+    """Make every forward pass (= every new token) take ``seconds`` longer; count them."""
+    calls = [0]
+
+    def hook(module: Any, args: Any) -> None:
+        calls[0] += 1
+        time.sleep(seconds)
+
+    model.register_forward_pre_hook(hook)
+    return calls
+
+
+def prompt(tok: Any, text: str = "the cat sat") -> list[int]:
+    return tok(text)["input_ids"]
+
+
+def assert_bounded(result: GenerationResult, limit: float) -> None:
+    assert result.timed_out
+    assert not result.stalled
+    assert result.output is None
+    assert isinstance(result.partial, str) and result.partial
+    assert result.tokens > 0
+    # Cut off at the first token after the limit: at most one token late.
+    assert limit <= result.seconds <= limit + TOKEN_SLEEP_S + MARGIN_S, result.seconds
+
+
+def test_slow_generation_is_cut_off_at_the_limit(loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
+    slow_down(model)
+    for _ in range(3):
+        result = generate_bounded(
+            model, tok, prompt(tok), max_new_tokens=500, timeout_s=0.5, **no_eos(tok)
+        )
+        assert_bounded(result, 0.5)
+        # The tokens counted are the tokens decoded.
+        assert result.tokens <= 0.5 / TOKEN_SLEEP_S + 2
+        assert result.limit_s == 0.5
+
+
+def test_fast_generation_finishes_normally(loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
+    result = generate_bounded(model, tok, prompt(tok), max_new_tokens=12, timeout_s=30)
+    assert not result.timed_out and not result.stalled
+    assert isinstance(result.output, str) and result.output == result.partial
+    assert 0 < result.tokens <= 12
+    assert result.finished_eos or result.tokens == 12
+    assert result.seconds < 30
+    # Only the new tokens are decoded: the output is what follows the prompt.
+    full = model.generate(
+        input_ids=__import__("torch").tensor([prompt(tok)]), max_new_tokens=12, do_sample=False
+    )
+    assert result.output == tok.decode(full[0, len(prompt(tok)) :], skip_special_tokens=True)
+
+
+def test_max_new_tokens_bounds_a_generation_that_never_ends(loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
+    result = generate_bounded(
+        model, tok, prompt(tok), max_new_tokens=7, timeout_s=30, **no_eos(tok)
+    )
+    assert result.tokens == 7 and not result.timed_out and not result.finished_eos
+
+
+def test_stall_inside_one_forward_is_reported_while_it_is_stuck(
+    loaded: tuple[Any, Any], tmp_path: Path
+) -> None:
+    model, tok = loaded
+    limit, grace = 0.3, 0.2
+    stall_log = tmp_path / "events.log"
+    infos: list[StallInfo] = []
+    threads: list[str] = []
+
+    def on_stall(info: StallInfo) -> None:
+        infos.append(info)
+        threads.append(threading.current_thread().name)
+        with open(stall_log, "a", encoding="utf-8") as fh:
+            fh.write(f"stall sample={info.label} tokens={info.tokens_so_far}\n")
+            fh.flush()
+
+    calls = [0]
+    on_disk_while_stuck: list[str] = []
+
+    def hook(module: Any, args: Any) -> None:
+        calls[0] += 1
+        if calls[0] == 3:  # the forward pass that would produce the 3rd token hangs
+            time.sleep(3 * limit)
+            # Still inside the stuck forward: the stall must already be on disk.
+            on_disk_while_stuck.append(stall_log.read_text() if stall_log.exists() else "")
+
+    model.register_forward_pre_hook(hook)
+    with StallWatchdog(on_stall, grace_s=grace, poll_s=0.02) as watchdog:
+        result = generate_bounded(
+            model,
+            tok,
+            prompt(tok),
+            max_new_tokens=500,
+            timeout_s=limit,
+            watchdog=watchdog,
+            label=7,
+            **no_eos(tok),
+        )
+        assert on_disk_while_stuck == ["stall sample=7 tokens=2\n"]
+        assert result.stalled and result.timed_out and result.output is None
+        assert result.tokens == 3 and result.partial
+        assert len(infos) == 1  # exactly once, though it stayed stuck for many polls
+        info = infos[0]
+        assert (info.label, info.limit_s, info.tokens_so_far) == (7, limit, 2)
+        assert limit + grace <= info.elapsed_s < 3 * limit
+        assert threads == ["syllo-stall-watchdog"]
+
+        # Training would go on: the next generation is normal, with the same watchdog.
+        after = generate_bounded(
+            model, tok, prompt(tok), max_new_tokens=5, timeout_s=30, watchdog=watchdog, label=8
+        )
+        assert not after.stalled and not after.timed_out and after.output is not None
+        time.sleep(0.1)
+        assert len(infos) == 1
+
+
+def test_generation_from_a_worker_thread_is_bounded(loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
+    slow_down(model)
+    out: list[GenerationResult] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with StallWatchdog(lambda info: None, grace_s=5) as wd:
+                out.append(
+                    generate_bounded(
+                        model,
+                        tok,
+                        prompt(tok),
+                        max_new_tokens=500,
+                        timeout_s=0.5,
+                        watchdog=wd,
+                        **no_eos(tok),
+                    )
+                )
+        except BaseException as exc:  # re-raised in the main thread below
+            errors.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive()
+    if errors:
+        raise errors[0]
+    assert_bounded(out[0], 0.5)
+
+
+def test_round_budget_skips_the_samples_it_cannot_afford(loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
+    calls = slow_down(model)
+    limit, budget = 0.4, 0.6
+    seen: list[tuple[int, int]] = []  # (index, forward passes so far) as each result arrives
+    prompts = [prompt(tok, t) for t in ("the cat", "the dog", "the mat", "ran after")]
+
+    start = time.monotonic()
+    results = run_eval_round(
+        model,
+        tok,
+        prompts,
+        max_new_tokens=500,
+        timeout_s=limit,
+        round_budget_s=budget,
+        on_result=lambda i, r: seen.append((i, calls[0])),
+        **no_eos(tok),
+    )
+    took = time.monotonic() - start
+
+    assert [i for i, _ in seen] == [0, 1, 2, 3]
+    assert len(results) == 4
+    first = results[0]
+    assert first.timed_out and first.tokens > 0 and first.limit_s == limit and not first.skipped
+    for r in results[2:]:
+        assert r.skipped and r.timed_out and r.output is None and r.partial == ""
+        assert r.tokens == 0 and r.seconds == 0.0
+    # Skipped samples ran no forward pass at all.
+    assert seen[2][1] == seen[1][1] == seen[3][1]
+    # The second sample (if it ran) got only what was left of the budget.
+    if not results[1].skipped:
+        assert results[1].limit_s < limit
+    assert took <= budget + TOKEN_SLEEP_S + MARGIN_S
+
+
+def test_round_without_budget_generates_every_prompt(loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
+    results = run_eval_round(
+        model, tok, [prompt(tok), prompt(tok, "the dog")], max_new_tokens=4, timeout_s=30
+    )
+    assert [r.tokens for r in results] == [4, 4] or all(
+        r.finished_eos or r.tokens == 4 for r in results
+    )
+    assert all(r.output is not None and not r.skipped for r in results)
+
+
+def test_train_eval_modes_are_restored(loaded: tuple[Any, Any]) -> None:
+    import torch
+
+    model, tok = loaded
+    model.train()
+    frozen = model.model.layers[0]
+    frozen.eval()  # a submodule deliberately in eval mode must stay so
+    during: list[tuple[bool, bool]] = []
+    model.register_forward_pre_hook(
+        lambda m, a: during.append((m.training, torch.is_grad_enabled()))
+    )
+
+    generate_bounded(model, tok, prompt(tok), max_new_tokens=3, timeout_s=30)
+    assert during and all(mode == (False, False) for mode in during)
+    assert model.training and model.model.layers[1].training and not frozen.training
+    assert torch.is_grad_enabled()
+
+    model.eval()
+    generate_bounded(model, tok, prompt(tok), max_new_tokens=3, timeout_s=30)
+    assert not any(m.training for m in model.modules())
+
+
+def test_modes_restored_when_generation_fails(loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
+    model.train()
+
+    def boom(module: Any, args: Any) -> None:
+        raise RuntimeError("simulated CUDA error")
+
+    model.register_forward_pre_hook(boom)
+    with pytest.raises(RuntimeError, match="simulated CUDA error"):
+        generate_bounded(model, tok, prompt(tok), max_new_tokens=3, timeout_s=30)
+    assert all(m.training for m in model.modules())
+
+
+def test_tokenizer_without_pad_token(loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
+    tok.pad_token = None
+    model.generation_config.pad_token_id = None
+    model.config.pad_token_id = None
+    assert tok.pad_token_id is None
+    result = generate_bounded(model, tok, prompt(tok), max_new_tokens=5, timeout_s=30)
+    assert result.output is not None and 0 < result.tokens <= 5
+
+
+def test_bad_arguments_are_refused(loaded: tuple[Any, Any]) -> None:
+    model, tok = loaded
+    with pytest.raises(ValueError, match="monitor.generation_timeout_s"):
+        generate_bounded(model, tok, prompt(tok), max_new_tokens=3, timeout_s=0)
+    with pytest.raises(ValueError, match="monitor.max_new_tokens"):
+        generate_bounded(model, tok, prompt(tok), max_new_tokens=0, timeout_s=1)
+    with pytest.raises(ValueError, match="prompt is empty"):
+        generate_bounded(model, tok, [], max_new_tokens=3, timeout_s=1)
+
+
+# --- the watchdog on its own (a sleep stands in for a stuck call) -----------------
+
+
+def test_watchdog_survives_a_failing_callback(capfd: pytest.CaptureFixture[str]) -> None:
+    fired: list[object] = []
+
+    def on_stall(info: StallInfo) -> None:
+        fired.append(info.label)
+        if info.label == "first":
+            raise OSError("disk full")
+
+    with StallWatchdog(on_stall, grace_s=0.05, poll_s=0.01) as wd:
+        with wd.watch("first", 0.05):
+            time.sleep(0.3)
+        with wd.watch("second", 0.05) as w:
+            time.sleep(0.3)
+        assert wd.running
+    assert fired == ["first", "second"] and w.stalled
+    err = capfd.readouterr().err
+    assert "on_stall failed" in err and "OSError: disk full" in err
+
+
+def test_watchdog_quiet_when_in_time() -> None:
+    fired: list[StallInfo] = []
+    with StallWatchdog(fired.append, grace_s=0.1, poll_s=0.01) as wd:
+        with wd.watch("quick", 0.2) as w:
+            time.sleep(0.05)
+        time.sleep(0.4)  # past the watch's fire time, but it was disarmed
+    assert fired == [] and not w.stalled
+    assert not wd.running
+
+
+# --- multi-process rule ------------------------------------------------------------
+
+
+def test_check_eval_budget_refuses_a_round_longer_than_the_collective_timeout() -> None:
+    msg = check_eval_budget(
+        eval_samples=4, timeout_s=60, round_budget_s=0, pg_timeout_s=200, grace_s=5
+    )
+    assert msg is not None
+    for key in (
+        "monitor.eval_samples",
+        "monitor.generation_timeout_s",
+        "monitor.eval_timeout_s",
+        "trainer_args.ddp_timeout",
+    ):
+        assert key in msg
+    assert "260" in msg  # 4 × (60 + 5)
+
+    msg = check_eval_budget(
+        eval_samples=100, timeout_s=60, round_budget_s=2000, pg_timeout_s=1800, grace_s=5
+    )
+    assert msg is not None and "monitor.eval_timeout_s 2000" in msg
+
+
+def test_check_eval_budget_accepts_rounds_that_fit() -> None:
+    assert (
+        check_eval_budget(
+            eval_samples=4, timeout_s=60, round_budget_s=0, pg_timeout_s=1800, grace_s=5
+        )
+        is None
+    )
+    # 100 × 65 s would not fit, but the round budget caps it.
+    assert (
+        check_eval_budget(
+            eval_samples=100, timeout_s=60, round_budget_s=600, pg_timeout_s=1800, grace_s=5
+        )
+        is None
+    )
+    # No collective timeout (single process): nothing to check.
+    assert (
+        check_eval_budget(
+            eval_samples=100, timeout_s=60, round_budget_s=0, pg_timeout_s=0, grace_s=5
+        )
+        is None
+    )
+    with pytest.raises(ValueError, match="monitor.generation_timeout_s"):
+        check_eval_budget(
+            eval_samples=1, timeout_s=-1, round_budget_s=0, pg_timeout_s=1800, grace_s=5
+        )
+
+
+def test_import_does_not_load_torch() -> None:
+    code = "import sys, syllo_train.generation; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ}
+    )
+    assert out.stdout.split() == ["False", "False"]
