@@ -82,7 +82,7 @@ class ModelConfig:
     """``[model]``: which model to fine-tune and how to load it."""
 
     name_or_path: str  # REQUIRED: a local model folder (relative to the cwd) or a hub id
-    dtype: Dtype = "auto"  # weights + mixed-precision dtype; "auto" = what the checkpoint stores
+    dtype: Dtype = "auto"  # weights dtype; "auto" = bfloat16 on a GPU that has it, else float32
     trust_remote_code: bool = False  # run modelling code shipped with the checkpoint (hub models)
     revision: str = "main"  # hub branch, tag or commit to load (ignored for local folders)
     attn_implementation: str = ""  # e.g. "eager", "sdpa"; "" = transformers' default

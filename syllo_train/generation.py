@@ -192,7 +192,7 @@ def _deadline_criteria_class() -> type:
     import torch
     from transformers import StoppingCriteria
 
-    class DeadlineCriteria(StoppingCriteria):  # type: ignore[misc]
+    class DeadlineCriteria(StoppingCriteria):
         """Stop every row once the wall clock passes ``deadline`` (time.monotonic()).
 
         Called by ``generate`` after every new token; it also counts the new

@@ -180,8 +180,9 @@ def training_arguments(cfg: Config, use_cuda: bool) -> Any:
         remove_unused_columns=False,  # keeps the collator's host-side idx/n_tokens
         seed=t.seed,
         use_cpu=not use_cuda,
-        gradient_checkpointing=t.gradient_checkpointing,
         disable_tqdm=True,
+        # transformers 5 renamed gradient_checkpointing; pass it only when asked for.
+        **({"activation_checkpointing": True} if t.gradient_checkpointing else {}),
         **cfg.trainer_args,
     )
 
@@ -259,6 +260,9 @@ class _Prepared:
 
 def _prepare(cfg: Config) -> _Prepared:
     import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the human log is the progress display
 
     check_trainer_args(cfg)
     check_writable(cfg.output.dir, "output.dir")

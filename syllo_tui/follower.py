@@ -90,7 +90,11 @@ class Follower:
         self._wake.set()
         self._acked.set()
         for thread in (self._thread, self._watcher):
-            if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            if (
+                thread is not None
+                and thread.is_alive()
+                and thread is not threading.current_thread()
+            ):
                 thread.join(timeout)
 
     def ack(self) -> None:
@@ -169,7 +173,9 @@ class Follower:
             ):
                 self._wake.set()
         except Exception as exc:  # e.g. out of inotify watches: polling still works
-            self.watch_error = f"file notifications off ({exc}); polling every {self.poll_interval_s:g}s"
+            self.watch_error = (
+                f"file notifications off ({exc}); polling every {self.poll_interval_s:g}s"
+            )
 
 
 def fold_history(

@@ -12,7 +12,6 @@ too.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
 from syllo_tui.state import ExampleView, LogEntry, RunState, Series
@@ -134,39 +133,58 @@ _LEVELS = "▁▂▃▄▅▆▇█"
 SEAM = "┆"
 
 
-def sparkline(series: Series, width: int) -> str:
-    """The series squeezed into ``width`` cells; a resume seam is drawn as ``┆``."""
+def step_span(*series: Series) -> tuple[int, int] | None:
+    """The step range covered by any of ``series``: a shared x axis for stacked sparklines."""
+    ends = [(s.points()[0][0], s.points()[-1][0]) for s in series if len(s)]
+    if not ends:
+        return None
+    return min(lo for lo, _ in ends), max(hi for _, hi in ends)
+
+
+def sparkline(series: Series, width: int, span: tuple[int, int] | None = None) -> str:
+    """The series drawn in ``width`` cells over the steps ``span`` (default: its own).
+
+    Each cell covers an equal range of steps and shows the mean of the points
+    in it; a cell without points repeats the value before it (an eval's val
+    loss holds until the next eval), and cells before the first point are
+    blank. A resume seam replaces its cell with ``┆``. Sharing ``span``
+    between sparklines lines them up by step.
+    """
     points = series.points()
     if width <= 0 or not points:
         return ""
-    seams = [s for s in series.seams if points[0][0] <= s < points[-1][0]]
-    width_for_data = max(1, width - len(seams))
-    columns = _resample(points, width_for_data)
-    values = [v for _, v in columns]
-    lo, hi = min(values), max(values)
-    span = hi - lo
-    out: list[str] = []
-    pending = list(seams)
-    for step, value in columns:
-        while pending and pending[0] < step:
-            out.append(SEAM)
-            pending.pop(0)
-        level = 3 if span <= 0 else round((value - lo) / span * (len(_LEVELS) - 1))
-        out.append(_LEVELS[level])
-    return "".join(out)[:width]
+    lo, hi = span if span is not None else (points[0][0], points[-1][0])
+    hi = max(hi, lo + 1)
+    sums = [0.0] * width
+    counts = [0] * width
 
+    def column(step: int) -> int:
+        return min(width - 1, max(0, (step - lo) * width // (hi - lo + 1)))
 
-def _resample(points: Sequence[tuple[int, float]], width: int) -> list[tuple[int, float]]:
-    """At most ``width`` (last step, mean value) columns, in order."""
-    n = len(points)
-    if n <= width:
-        return list(points)
+    for step, value in points:
+        c = column(step)
+        sums[c] += value
+        counts[c] += 1
+    cells: list[float | None] = []
+    last: float | None = None
+    for total, n in zip(sums, counts, strict=True):
+        if n:
+            last = total / n
+        cells.append(last)
+    known = [v for v in cells if v is not None]
+    vmin, vmax = min(known), max(known)
     out = []
-    for col in range(width):
-        lo, hi = col * n // width, (col + 1) * n // width
-        chunk = points[lo:hi]
-        out.append((chunk[-1][0], sum(v for _, v in chunk) / len(chunk)))
-    return out
+    for v in cells:
+        if v is None:
+            out.append(" ")
+        elif vmax <= vmin:
+            out.append(_LEVELS[3])
+        else:
+            out.append(_LEVELS[round((v - vmin) / (vmax - vmin) * (len(_LEVELS) - 1))])
+    for seam in series.seams:
+        if lo <= seam <= hi:
+            out[column(seam)] = SEAM
+    return "".join(out).rstrip()
 
 
 def verdict(example: ExampleView) -> str:
@@ -236,14 +254,17 @@ def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: in
             else ""
         ),
     ]
-    for label, series in (
+    rows = (
         ("train loss", st.train_loss),
         ("val loss", st.val_loss_series),
         (st.throughput_unit, st.throughput),
         ("gap", st.gap_series),
-    ):
+    )
+    span = step_span(*(series for _, series in rows))
+    for label, series in rows:
         if len(series):
-            lines.append(f"  {label:<10} {sparkline(series, 40)} {fmt_num(series.latest, '.4g')}")
+            spark = sparkline(series, 40, span)
+            lines.append(f"  {label:<10} {spark:<40} {fmt_num(series.latest, '.4g')}")
     if st.examples:
         ex = st.examples[-1]
         lines.append(f"last example ({example_caption(ex)}): {verdict(ex)}")

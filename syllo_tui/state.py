@@ -14,6 +14,7 @@ and an unknown event type or a newer schema version becomes a warning.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -34,6 +35,11 @@ EXAMPLES_CAP = 500
 EVALS_CAP = 200
 LOG_CAP = 500
 WARNINGS_CAP = 50
+
+# Versions come from one process-wide clock, so two states (a cold-open state
+# and the history state that replaces it) never share a version number and a
+# cached "already drawn" version can never match the wrong state.
+_VERSIONS = itertools.count(1)
 
 #: Event types whose arrival means the run is (still) going.
 _PROGRESS_TYPES = frozenset({"run_start", "resume", "log", "eval", "timeout", "checkpoint"})
@@ -256,6 +262,8 @@ class RunState:
         self.throughput = Series()
         self.throughput_unit = "tok/s"
         self.gap_series = Series()
+        self.grad_norm_series = Series()
+        self.lr_series = Series()
         self._recent_gaps: deque[float] = deque(maxlen=2)
         self.examples: deque[ExampleView] = deque(maxlen=EXAMPLES_CAP)
         self.evals: deque[EvalView] = deque(maxlen=EVALS_CAP)
@@ -269,11 +277,9 @@ class RunState:
         self.applied = 0  # events folded in
         self.malformed = 0  # lines that were not events
         self.resumes = 0
-        # Counters the UI compares to know what to redraw; they never go back,
-        # not even across a reset, so a stale cached value can never match.
-        self.version: int = self.__dict__.get("version", 0) + 1  # any change
-        self.log_version: int = self.__dict__.get("log_version", 0) + 1  # event log changed
-        self.generation: int = self.__dict__.get("generation", -1) + 1  # resets so far
+        # Compared by the UI to know what to redraw (see _VERSIONS).
+        self.version = next(_VERSIONS)  # any change
+        self.log_version = next(_VERSIONS)  # the event log changed
 
     # -- reading ---------------------------------------------------------------
 
@@ -286,11 +292,11 @@ class RunState:
         """Count lines the reader could not decode (shown in the footer)."""
         if count > 0:
             self.malformed += count
-            self.version += 1
+            self.version = next(_VERSIONS)
 
     def apply(self, event: Any) -> None:
         """Fold one decoded event into the state; never raises on bad content."""
-        self.version += 1
+        self.version = next(_VERSIONS)
         if not isinstance(event, dict):
             self.malformed += 1
             return
@@ -360,7 +366,7 @@ class RunState:
 
     def _log(self, ts: float | None, step: int | None, kind: str, text: str) -> None:
         self.log.append(LogEntry(ts, step, kind, text))
-        self.log_version += 1
+        self.log_version = next(_VERSIONS)
 
     def _take_counters(self, counters: Mapping[str, Any]) -> None:
         merged = Counters.from_dict(counters).as_dict()
@@ -405,6 +411,10 @@ class RunState:
         if step is not None:
             if self.loss is not None:
                 self.train_loss.add(step, self.loss)
+            if self.grad_norm is not None:
+                self.grad_norm_series.add(step, self.grad_norm)
+            if self.lr is not None:
+                self.lr_series.add(step, self.lr)
             if self.tokens_per_s is not None:
                 self.throughput_unit = "tok/s"
                 self.throughput.add(step, self.tokens_per_s)
@@ -504,13 +514,13 @@ class RunState:
             self._partials[(step, sample)] = partial
             if len(self._partials) > 256:  # an eval that never came: do not grow
                 self._partials.pop(next(iter(self._partials)))
-        what = "stall: one forward pass ran past the limit" if stall else "generation timed out"
+        what = "one forward pass stalled" if stall else "generation cut off"
         self._log(
             ts,
             step,
             "stall" if stall else "timeout",
-            f"{what} (sample {_fmt_opt(sample)}, {_fmt_s(elapsed)} of {_fmt_s(limit)} limit, "
-            f"{_fmt_opt(tokens)} tokens)",
+            f"sample {_fmt_opt(sample)}: {what} at {_fmt_s(elapsed)} "
+            f"(limit {_fmt_s(limit)}, {_fmt_opt(tokens)} tokens)",
         )
 
     def _on_checkpoint(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
@@ -521,14 +531,14 @@ class RunState:
             ts,
             step,
             "checkpoint",
-            f"checkpoint saved in {_fmt_s(_num(ev, 'seconds'))}: {self.last_checkpoint_path or '?'}",
+            f"{self.last_checkpoint_path or '?'} ({_fmt_s(_num(ev, 'seconds'))})",
         )
 
     def _on_resume(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
         # Steps after the checkpoint that were logged before the crash are
         # re-done by the resumed run: drop them so no step counts twice.
         seam = step if step is not None else (self.last_checkpoint_step or 0)
-        for series in (self.train_loss, self.val_loss_series, self.throughput, self.gap_series):
+        for series in self.all_series():
             series.mark_seam(seam)
         self._drop_examples_after(seam)
         while self.evals and self.evals[-1].step > seam:
@@ -542,7 +552,7 @@ class RunState:
             ts,
             step,
             "resume",
-            f"resumed at step {seam} from {self.resumed_from or '(no checkpoint)'}: {reason}",
+            f"from {self.resumed_from or '(no checkpoint)'}: {reason}",
         )
 
     def _on_run_end(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
@@ -562,6 +572,17 @@ class RunState:
         message = _str(ev, "message") or ""
         self.last_error = f"{etype}: {message}"
         self._log(ts, step, "error", self.last_error)
+
+    def all_series(self) -> tuple[Series, ...]:
+        """Every sparkline series."""
+        return (
+            self.train_loss,
+            self.val_loss_series,
+            self.throughput,
+            self.gap_series,
+            self.grad_norm_series,
+            self.lr_series,
+        )
 
     # -- examples -----------------------------------------------------------------
 
@@ -585,6 +606,20 @@ class RunState:
         # Seqs are contiguous unless a resume dropped some: fall back to a scan.
         for view in self.examples:
             if view.seq == seq:
+                return view
+        return None
+
+    def same_example(self, other: ExampleView) -> ExampleView | None:
+        """This state's copy of an example from another state (same step, tier, sample, row)."""
+        for view in reversed(self.examples):
+            if view.step < other.step:
+                break
+            if (view.step, view.tier, view.sample, view.index) == (
+                other.step,
+                other.tier,
+                other.sample,
+                other.index,
+            ):
                 return view
         return None
 

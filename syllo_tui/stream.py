@@ -322,7 +322,7 @@ def _read_tail_fd(
     dropping = False  # carry grew past max_line_bytes and was dropped
     read = 0
     while len(found) < max_events and pos > 0 and read < max_bytes:
-        n = min(BLOCK_SIZE, pos)
+        n = min(BLOCK_SIZE, pos, max_bytes - read)
         pos -= n
         read += n
         data = _pread_exact(fd, n, pos) + carry
@@ -351,7 +351,7 @@ def _read_tail_fd(
             if event is not None:
                 found.append((off_end, event))
                 missing.discard(event["type"])
-                if len(found) >= max_events:
+                if len(found) > max_events:
                     break
     if missing and boundary > 0:
         found += _scan_types(fd, boundary, missing, scan_bytes, parser.max_line_bytes)

@@ -82,12 +82,14 @@ def test_slow_generation_is_cut_off_at_the_limit(loaded: tuple[Any, Any]) -> Non
             model, tok, prompt(tok), max_new_tokens=500, timeout_s=0.5, **no_eos(tok)
         )
         assert_bounded(result, 0.5)
-        # The tokens counted are the tokens decoded.
+        # Stopped by the clock, not by max_new_tokens: about limit / per-token time.
         assert result.tokens <= 0.5 / TOKEN_SLEEP_S + 2
         assert result.limit_s == 0.5
 
 
 def test_fast_generation_finishes_normally(loaded: tuple[Any, Any]) -> None:
+    import torch
+
     model, tok = loaded
     result = generate_bounded(model, tok, prompt(tok), max_new_tokens=12, timeout_s=30)
     assert not result.timed_out and not result.stalled
@@ -96,9 +98,7 @@ def test_fast_generation_finishes_normally(loaded: tuple[Any, Any]) -> None:
     assert result.finished_eos or result.tokens == 12
     assert result.seconds < 30
     # Only the new tokens are decoded: the output is what follows the prompt.
-    full = model.generate(
-        input_ids=__import__("torch").tensor([prompt(tok)]), max_new_tokens=12, do_sample=False
-    )
+    full = model.generate(input_ids=torch.tensor([prompt(tok)]), max_new_tokens=12, do_sample=False)
     assert result.output == tok.decode(full[0, len(prompt(tok)) :], skip_special_tokens=True)
 
 
@@ -238,9 +238,7 @@ def test_round_without_budget_generates_every_prompt(loaded: tuple[Any, Any]) ->
     results = run_eval_round(
         model, tok, [prompt(tok), prompt(tok, "the dog")], max_new_tokens=4, timeout_s=30
     )
-    assert [r.tokens for r in results] == [4, 4] or all(
-        r.finished_eos or r.tokens == 4 for r in results
-    )
+    assert all(r.tokens == 4 or r.finished_eos for r in results)
     assert all(r.output is not None and not r.skipped for r in results)
 
 
@@ -291,9 +289,9 @@ def test_tokenizer_without_pad_token(loaded: tuple[Any, Any]) -> None:
 
 def test_bad_arguments_are_refused(loaded: tuple[Any, Any]) -> None:
     model, tok = loaded
-    with pytest.raises(ValueError, match="monitor.generation_timeout_s"):
+    with pytest.raises(ValueError, match=r"monitor\.generation_timeout_s"):
         generate_bounded(model, tok, prompt(tok), max_new_tokens=3, timeout_s=0)
-    with pytest.raises(ValueError, match="monitor.max_new_tokens"):
+    with pytest.raises(ValueError, match=r"monitor\.max_new_tokens"):
         generate_bounded(model, tok, prompt(tok), max_new_tokens=0, timeout_s=1)
     with pytest.raises(ValueError, match="prompt is empty"):
         generate_bounded(model, tok, [], max_new_tokens=3, timeout_s=1)
@@ -375,7 +373,7 @@ def test_check_eval_budget_accepts_rounds_that_fit() -> None:
         )
         is None
     )
-    with pytest.raises(ValueError, match="monitor.generation_timeout_s"):
+    with pytest.raises(ValueError, match=r"monitor\.generation_timeout_s"):
         check_eval_budget(
             eval_samples=1, timeout_s=-1, round_budget_s=0, pg_timeout_s=1800, grace_s=5
         )

@@ -346,10 +346,14 @@ def _labelled_line(draw: st.DrawFn) -> tuple[str, bytes, dict[str, Any] | None]:
     if kind == "ok":
         return "ok", raw, event
     if kind == "cut":  # a strict prefix of an object is never valid JSON
-        return "bad_json", raw[: draw(st.integers(1, len(raw) - 1))], None
+        return _garbage(raw[: draw(st.integers(1, len(raw) - 1))])
     if kind == "not_object":
         value = draw(
-            st.one_of(st.lists(st.integers(), max_size=3), st.integers(), st.text(max_size=5))
+            st.one_of(
+                st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3),
+                st.integers(-(2**63), 2**63 - 1),
+                st.text(max_size=5),
+            )
         )
         return "not_object", orjson.dumps(value), None
     if kind == "no_type":
@@ -360,7 +364,11 @@ def _labelled_line(draw: st.DrawFn) -> tuple[str, bytes, dict[str, Any] | None]:
     if kind == "blank":
         return "blank", draw(st.sampled_from([b"", b" ", b"\t \r"])), None
     noise = draw(st.binary(max_size=30)).replace(b"\n", b"")
-    data = b"#" + noise  # '#' never starts JSON
+    return _garbage(b"#" + noise)  # '#' never starts JSON
+
+
+def _garbage(data: bytes) -> tuple[str, bytes, None]:
+    """Label a line that is not JSON: not_utf8 if its bytes are not UTF-8 (a cut may split a character)."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
@@ -519,7 +527,7 @@ def test_read_tail_matches_a_forward_read(
     # The lines parsed on the way back: from the oldest of the last N events to the end.
     if max_events == 0:
         parsed_from = len(complete)
-    elif len(ok) <= max_events:
+    elif len(ok) < max_events:
         parsed_from = 0
     else:
         parsed_from = ok[-max_events][0]

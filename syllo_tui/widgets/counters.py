@@ -1,0 +1,91 @@
+"""Counters: timeouts, evals, accuracy, checkpoints (from the cumulative counters)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from syllo_tui.render import fmt_duration, fmt_pct
+from syllo_tui.state import EvalView, RunState
+from syllo_tui.widgets.text import plain
+
+
+class CountersPanel(Widget):
+    """Counters, four lines (six when tall); the eval line follows the eval being looked at."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._state: RunState | None = None
+        self._now = 0.0
+        self._eval: EvalView | None = None
+        self._eval_pos: tuple[int, int] = (0, 0)
+
+    def show(
+        self, state: RunState, now: float, eval_view: EvalView | None, eval_pos: tuple[int, int]
+    ) -> None:
+        self._state, self._now, self._eval, self._eval_pos = state, now, eval_view, eval_pos
+        self.refresh()
+
+    def render(self) -> Text:
+        st = self._state
+        if st is None:
+            return Text("")
+        c = st.counters
+        lines: list[Text] = []
+
+        timeouts = int(c.get("timeouts") or 0)
+        line = Text("timeouts ", style="dim", end="")
+        line.append(
+            f"{timeouts} · {c.get('timeout_pct', 0.0)}% of {c.get('generations', 0)}",
+            style="bold yellow" if timeouts else "",
+        )
+        stalls = int(c.get("stalls") or 0)
+        if stalls:
+            line.append(f" · {stalls} stall{'s' if stalls != 1 else ''}", style="bold yellow")
+        lines.append(line)
+
+        ev = self._eval
+        line = Text("evals    ", style="dim", end="")
+        if ev is None:
+            line.append(f"{c.get('evals', 0)}")
+        else:
+            index, count = self._eval_pos
+            line.append(f"{c.get('evals', 0)} · ")
+            latest = index == count
+            line.append(
+                f"{'last' if latest else f'#{index}/{count}'} @{ev.step}",
+                style="" if latest else "bold",
+            )
+            if ev.val_loss is not None:
+                line.append(f" · val {ev.val_loss:.4f}")
+        lines.append(line)
+
+        line = Text("accuracy ", style="dim", end="")
+        eval_acc = ev.accuracy if ev is not None else st.last_eval_accuracy
+        line.append(f"eval {fmt_pct(eval_acc)} · running {fmt_pct(st.running_accuracy)}")
+        lines.append(line)
+
+        line = Text("ckpts    ", style="dim", end="")
+        line.append(f"{c.get('checkpoints', 0)}")
+        if st.last_checkpoint_step is not None:
+            line.append(
+                f" · last @{st.last_checkpoint_step} · {fmt_duration(st.checkpoint_age(self._now))} ago"
+            )
+        lines.append(line)
+
+        # Rows a tall terminal has room for.
+        line = Text("run      ", style="dim", end="")
+        epoch = f"epoch {st.epoch:.2f}" if st.epoch is not None else "epoch –"
+        line.append(f"{epoch} · {st.resumes} resume{'s' if st.resumes != 1 else ''}")
+        dropped = int(c.get("dropped_events") or 0)
+        line.append(f" · {dropped} dropped", style="bold red" if dropped else "")
+        lines.append(line)
+        line = Text("setup    ", style="dim", end="")
+        params = f"{st.params_trainable / 1e6:.1f}M trainable" if st.params_trainable else "– params"
+        line.append_text(plain(f"{st.device or '–'} × {st.world_size or '–'} · {params}"))
+        lines.append(line)
+        lines = lines[: max(4, self.size.height)]
+
+        for line in lines:
+            line.truncate(max(1, self.size.width), overflow="ellipsis")
+        return Text("\n", end="").join(lines)

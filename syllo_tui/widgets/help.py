@@ -1,0 +1,44 @@
+"""The `?` screen: every key the monitor answers to."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+#: Keys handled by the focused pane itself (Textual's scroll bindings).
+PANE_KEYS: list[tuple[str, str]] = [
+    ("tab / shift+tab", "move between the prompt, golden, model and event-log panes"),
+    ("↑ ↓ PgUp PgDn", "scroll the focused pane"),
+    ("Home / End", "top / bottom of the focused pane"),
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the app's bindings (taken from the app, so the list cannot drift) and the pane keys."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "close", "close this help"),
+    ]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._keys = keys
+
+    def compose(self) -> ComposeResult:
+        text = Text(end="")
+        text.append("syllo-tui keys\n\n", style="bold")
+        for key, what in [*self._keys, *PANE_KEYS]:
+            text.append(f"{key:<17}", style="bold")
+            text.append(f"{what}\n")
+        text.append("\nEsc, q or ? closes this help.", style="dim")
+        with Vertical(id="help-box"):
+            yield Static(text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
