@@ -31,10 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 has the same parser as the tomli backport
-    import tomli as tomllib
+import tomllib
 
 __all__ = [
     "SECTIONS",
@@ -145,9 +142,9 @@ class MonitorConfig:
     eval_samples: int = 4  # fixed prompts generated at every eval (0 = val loss only)
     eval_seed: int = 0  # which val examples become the fixed eval prompts
     eval_batch_size: int = 8  # validation-loss batch size
-    generation_timeout_s: float = 60  # wall-clock limit of one generation; past it = timeout
-    eval_timeout_s: float = 0  # budget for a whole eval round; the rest is skipped (0 = none)
-    stall_grace_s: float = 5  # watchdog: a generation past limit + grace is recorded as a stall
+    generation_timeout_s: float = 60.0  # wall-clock limit of one generation; past it = timeout
+    eval_timeout_s: float = 0.0  # budget for a whole eval round; the rest is skipped (0 = none)
+    stall_grace_s: float = 5.0  # watchdog: a generation past limit + grace is recorded as a stall
     max_new_tokens: int = 256  # token limit of one generation
     match: MatchMode = "exact"  # how an output is compared to the golden answer
     max_text_chars: int = 4000  # cap for texts (prompt, output, …) in events (0 = no cap)

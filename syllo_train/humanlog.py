@@ -17,6 +17,18 @@ from typing import Any, TextIO
 
 _RULE = "─" * 72
 
+# Model output is untrusted and this log is echoed to a terminal: control
+# characters (ESC, BEL, CR, C1 such as CSI) are written as visible \xNN escapes
+# so they can neither move the cursor nor retitle the window. \n and \t stay.
+_INERT = {
+    c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)
+}
+
+
+def inert(text: str) -> str:
+    """``text`` with terminal control characters replaced by visible ``\\xNN`` escapes."""
+    return text.translate(_INERT)
+
 
 def _fmt(x: Any, spec: str = ".4f") -> str:
     return "n/a" if x is None else format(x, spec)
@@ -51,14 +63,16 @@ def format_event(event: dict[str, Any]) -> str | None:
         )
         if not ex:
             return head
-        return "\n".join([
-            head,
-            f"  📝 prompt ({ex.get('prompt_tokens')} tokens):",
-            _indent(ex.get("prompt")),
-            f"  ✅ golden ({ex.get('golden_tokens')} tokens):",
-            _indent(ex.get("golden")),
-            f"  loss on this example: {_fmt(ex.get('loss'))}",
-        ])
+        return "\n".join(
+            [
+                head,
+                f"  📝 prompt ({ex.get('prompt_tokens')} tokens):",
+                _indent(ex.get("prompt")),
+                f"  ✅ golden ({ex.get('golden_tokens')} tokens):",
+                _indent(ex.get("golden")),
+                f"  loss on this example: {_fmt(ex.get('loss'))}",
+            ]
+        )
     if etype == "eval":
         counters = event.get("counters") or {}
         lines = [
@@ -95,13 +109,17 @@ def format_event(event: dict[str, Any]) -> str | None:
     if etype == "checkpoint":
         return f"💾 checkpoint at step {step}: {event.get('path')} ({_fmt(event.get('seconds'), '.2f')}s)"
     if etype == "resume":
-        return f"↪ resumed at step {step} from {event.get('from_checkpoint')} ({event.get('reason')})"
+        return (
+            f"↪ resumed at step {step} from {event.get('from_checkpoint')} ({event.get('reason')})"
+        )
     if etype == "run_end":
         reason = f": {event['reason']}" if event.get("reason") else ""
         return f"■ run {event.get('status')} at step {step} after {_fmt(event.get('elapsed_s'), '.1f')}s{reason}"
     if etype == "error":
         tb = event.get("traceback")
-        return f"✖ ERROR {event.get('error_type')}: {event.get('message')}" + (f"\n{tb}" if tb else "")
+        return f"✖ ERROR {event.get('error_type')}: {event.get('message')}" + (
+            f"\n{tb}" if tb else ""
+        )
     return None
 
 
@@ -115,7 +133,8 @@ class HumanLog:
 
     def write(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        block = "\n".join(f"{stamp} {line}" if i == 0 else line for i, line in enumerate(text.splitlines()))
+        lines = inert(text).splitlines()
+        block = "\n".join(f"{stamp} {line}" if i == 0 else line for i, line in enumerate(lines))
         with self._lock:
             for sink in (self._fh, self.echo):
                 if sink is None:

@@ -34,26 +34,47 @@ def _local_tokenizer(cfg: Config) -> Any | None:
     return tok
 
 
-def validate(cfg: Config, *, check_data: bool = True, out: Any = sys.stdout) -> int:
-    """Print what was checked; return 0 when the run would start, 2 otherwise."""
+def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
+    """Print what was checked (to ``out``, default stdout); return 0 when the run would start, 2 otherwise."""
+    # Looked up now, not at import: stdout may have been replaced since (redirects, capture).
+    out = sys.stdout if out is None else out
     from syllo_train.data import DataError, load_examples
     from syllo_train.runner import InputError, check_writable
 
     try:
         check_trainer_args(cfg)
-        print(f"config: ok ({cfg.train.max_steps} steps, batch {cfg.train.batch_size}, model {cfg.model.name_or_path})", file=out)
-        if Path(cfg.model.name_or_path).exists() is False and cfg.model.name_or_path.startswith((".", "/")):
+        print(
+            f"config: ok ({cfg.train.max_steps} steps, batch {cfg.train.batch_size}, model {cfg.model.name_or_path})",
+            file=out,
+        )
+        if Path(cfg.model.name_or_path).exists() is False and cfg.model.name_or_path.startswith(
+            (".", "/")
+        ):
             raise InputError(f"model.name_or_path = {cfg.model.name_or_path!r}: no such folder")
         if not check_data:
             return EXIT_OK
         check_writable(cfg.output.dir, "output.dir")
-        tok = _local_tokenizer(cfg)
+        if Path(cfg.model.name_or_path).exists():
+            from syllo_train.runner import load_tokenizer
+
+            # A local folder must load, as `run` will insist; the error names the key and why.
+            tok = load_tokenizer(cfg)
+        else:
+            tok = _local_tokenizer(cfg)
         if tok is None:
-            print(f"tokenizer: {cfg.model.name_or_path} is not available locally; token lengths not checked", file=out)
+            print(
+                f"tokenizer: {cfg.model.name_or_path} is not available locally; token lengths not checked",
+                file=out,
+            )
             for key, path in (("data.train", cfg.data.train), ("data.val", cfg.data.val)):
                 if path:
-                    rep = load_examples(path, on_bad=cfg.data.on_bad_record, system_prompt=cfg.data.system_prompt)
-                    print(f"{key}: {path}: {len(rep.examples)} records ok, {len(rep.skipped)} skipped", file=out)
+                    rep = load_examples(
+                        path, on_bad=cfg.data.on_bad_record, system_prompt=cfg.data.system_prompt
+                    )
+                    print(
+                        f"{key}: {path}: {len(rep.examples)} records ok, {len(rep.skipped)} skipped",
+                        file=out,
+                    )
             return EXIT_OK
         from syllo_train.runner import prepare_data
 
@@ -64,8 +85,14 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = sys.stdout) -> 
             f"{len(data.eval_prompt_ids)} eval prompts",
             file=out,
         )
-        longest = max(len(p) + len(a) for p, a in zip(data.train.prompt_ids, data.train.answer_ids, strict=True))
-        print(f"tokens: longest train example {longest} of data.max_length = {cfg.data.max_length}", file=out)
+        longest = max(
+            len(p) + len(a)
+            for p, a in zip(data.train.prompt_ids, data.train.answer_ids, strict=True)
+        )
+        print(
+            f"tokens: longest train example {longest} of data.max_length = {cfg.data.max_length}",
+            file=out,
+        )
     except (ConfigError, DataError, InputError) as exc:
         print(f"syllo-train: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

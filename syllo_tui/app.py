@@ -81,7 +81,7 @@ class _Selection:
 class SylloApp(App[int]):
     """The live monitor. Build it with ``make_app``."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "syllo"
     ENABLE_COMMAND_PALETTE = False
 
@@ -103,7 +103,6 @@ class SylloApp(App[int]):
         self,
         source: EventSource,
         *,
-        label: str,
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
@@ -112,9 +111,10 @@ class SylloApp(App[int]):
         cold_open: bool = True,
         tick_s: float = 1.0,
     ) -> None:
-        super().__init__()
+        # Textual alone turns NO_COLOR into shades of grey (still colour codes);
+        # native ANSI mode makes it drop colours and keep bold/dim/reverse.
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.source = source
-        self.label = label
         self.clock = clock
         self.tz = tz
         self.stale_after_s = stale_after_s
@@ -170,6 +170,7 @@ class SylloApp(App[int]):
 
     def on_resize(self) -> None:
         self.screen.set_class(self.size.height >= 36, "-tall")
+        self.screen.set_class(self.size.width >= 120, "-wide")
 
     def on_unmount(self) -> None:
         self.follower.stop()
@@ -403,7 +404,8 @@ class SylloApp(App[int]):
         """Redraw soon, but not more often than every REDRAW_INTERVAL_S."""
         if self._redraw_timer is not None:
             return
-        delay = max(0.0, self._last_redraw + REDRAW_INTERVAL_S - time.monotonic())
+        # Timers need a positive delay; 5 ms is "now" for a human.
+        delay = max(0.005, self._last_redraw + REDRAW_INTERVAL_S - time.monotonic())
         self._redraw_timer = self.set_timer(delay, self._redraw)
 
     def _redraw(self) -> None:
@@ -428,15 +430,16 @@ class SylloApp(App[int]):
             )
             position = (index + 1, len(st.examples))
         self.query_one(ExampleBar).show(example, position, eval_view)
-        key = (id(example), self.fold_think)
+        # Compare what is shown, not which object: a pane update costs a layout pass.
+        key = (_pane_key(example), self.fold_think)
         if key != self._drawn_panes:
-            new = self._drawn_panes is None or self._drawn_panes[0] != id(example)
-            for pane_id, (title, body) in zip(
+            new = self._drawn_panes is None or self._drawn_panes[0] != key[0]
+            for pane_id, (title, subtitle, body) in zip(
                 ("#prompt", "#golden", "#model"),
                 pane_contents(example, fold_think=self.fold_think),
                 strict=True,
             ):
-                self.query_one(pane_id, TextPane).show(title, body, new=new)
+                self.query_one(pane_id, TextPane).show(title, subtitle, body, new=new)
             self._drawn_panes = key
 
         if st.version != self._drawn_trends:
@@ -466,6 +469,27 @@ class SylloApp(App[int]):
             )
         )
         self.drawn_version = st.version
+
+
+def _pane_key(example: ExampleView | None) -> tuple[Any, ...] | None:
+    """What the three panes draw from an example (its step and seq only go in the bar above)."""
+    if example is None:
+        return None
+    e = example
+    return (
+        e.tier,
+        e.prompt,
+        e.golden,
+        e.prompt_tokens,
+        e.golden_tokens,
+        e.output,
+        e.output_tokens,
+        e.match,
+        e.timed_out,
+        e.partial,
+        e.seconds,
+        tuple(e.cut.items()),
+    )
 
 
 _KEY_LABELS = {
@@ -500,15 +524,9 @@ def make_app(
     notifications off (polling every ``poll_interval_s`` remains);
     ``cold_open=False`` reads a file from its start instead of its tail.
     """
-    if isinstance(source, (str, os.PathLike)):
-        label = "stdin" if str(source) == "-" else str(Path(source))
-        src: EventSource = open_source(source)
-    else:
-        src = source
-        label = str(getattr(source, "path", "events"))
+    src: EventSource = open_source(source) if isinstance(source, (str, os.PathLike)) else source
     return SylloApp(
         src,
-        label=label,
         clock=clock,
         tz=tz,
         stale_after_s=stale_after_s,

@@ -233,6 +233,8 @@ def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: in
     status = st.display_status(now)
     if st.end_reason and status in ("stopped", "failed", "completed"):
         status += f" ({st.end_reason})"
+    elif status == "stale" and st.last_ts is not None:
+        status += f" (no event for {fmt_duration(now - st.last_ts)})"
     lines = [
         f"run {inert(st.run_id or '?')}  model {inert(st.model or '?')}  status {inert(status)}",
         f"step {st.step if st.step is not None else '–'}/{st.total_steps or '–'} "
@@ -244,7 +246,7 @@ def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: in
         f"gap {fmt_num(st.gap, '+.4f')}{' (widening)' if st.gap_widening else ''}  "
         f"lr {fmt_num(st.lr, '.2e')}",
         f"timeouts {c.get('timeouts', 0)} ({c.get('timeout_pct', 0.0)}% of {c.get('generations', 0)} "
-        f"generations, {c.get('stalls', 0)} stalls)  evals {c.get('evals', 0)}  "
+        f"generations; stalls {c.get('stalls', 0)})  evals {c.get('evals', 0)}  "
         f"accuracy last {fmt_pct(st.last_eval_accuracy)} running {fmt_pct(st.running_accuracy)}",
         "checkpoints "
         + str(c.get("checkpoints", 0))
@@ -269,8 +271,10 @@ def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: in
         ex = st.examples[-1]
         lines.append(f"last example ({example_caption(ex)}): {verdict(ex)}")
         texts = [("prompt", ex.prompt), ("golden", ex.golden)]
-        if ex.tier == "eval":
-            texts.append(("model", ex.output if ex.output is not None else ex.partial or ""))
+        if ex.timed_out:
+            texts.append(("partial output", ex.partial or "(none)"))
+        elif ex.tier == "eval":
+            texts.append(("model", ex.output or ""))
         for name, text in texts:
             lines.append(f"  {name}: {_one_line(text, 160)}")
     lines.append(

@@ -18,7 +18,7 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from syllo_train.events import SCHEMA_VERSION, Counters
@@ -40,6 +40,8 @@ WARNINGS_CAP = 50
 # and the history state that replaces it) never share a version number and a
 # cached "already drawn" version can never match the wrong state.
 _VERSIONS = itertools.count(1)
+
+_COUNTER_INTS = tuple(f.name for f in fields(Counters))
 
 #: Event types whose arrival means the run is (still) going.
 _PROGRESS_TYPES = frozenset({"run_start", "resume", "log", "eval", "timeout", "checkpoint"})
@@ -104,6 +106,11 @@ class Series:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+    @property
+    def first_step(self) -> int | None:
+        """The first step the series covers (None when empty)."""
+        return int(self._buckets[0][0]) if self._buckets else None
 
     def add(self, step: int, value: float) -> None:
         """Append one point; a step at or before the last one replaces the tail first."""
@@ -251,6 +258,7 @@ class RunState:
         self.gap: float | None = None
         self.last_eval_accuracy: float | None = None
         self.counters: dict[str, Any] = Counters().as_dict()
+        self._raw_counters: dict[str, Any] | None = None
         self.last_checkpoint_step: int | None = None
         self.last_checkpoint_ts: float | None = None
         self.last_checkpoint_path: str | None = None
@@ -369,11 +377,25 @@ class RunState:
         self.log_version = next(_VERSIONS)
 
     def _take_counters(self, counters: Mapping[str, Any]) -> None:
-        merged = Counters.from_dict(counters).as_dict()
-        # Keep the writer's own derived values when present (it knows best).
-        for key in ("timeout_pct", "accuracy"):
-            if key in counters and (counters[key] is None or _num(counters, key) is not None):
-                merged[key] = counters[key]
+        if counters == self._raw_counters:
+            return  # the usual case between evals: nothing moved
+        self._raw_counters = dict(counters)
+        merged: dict[str, Any] = {}
+        for name in _COUNTER_INTS:
+            value = counters.get(name)
+            merged[name] = value if isinstance(value, int) and not isinstance(value, bool) else 0
+        gens = merged["generations"]
+        # Keep the writer's own derived values when they are well-typed (it knows best).
+        pct = _num(counters, "timeout_pct")
+        merged["timeout_pct"] = (
+            pct
+            if pct is not None
+            else (round(100.0 * merged["timeouts"] / gens, 2) if gens else 0.0)
+        )
+        acc = _num(counters, "accuracy")
+        merged["accuracy"] = (
+            acc if acc is not None else (round(merged["matches"] / gens, 4) if gens else None)
+        )
         self.counters = merged
 
     # -- handlers, one per event type --------------------------------------------
@@ -654,7 +676,7 @@ class RunState:
 
     def eta_at(self, now: float) -> float | None:
         """Time left, counting down from the last log event while training."""
-        if self.eta_s is None:
+        if self.eta_s is None or self.is_stale(now):
             return None
         if self.status == "training" and self.eta_ts is not None:
             return max(0.0, self.eta_s - max(0.0, now - self.eta_ts))

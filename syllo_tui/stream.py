@@ -298,7 +298,7 @@ def _scan_types(
                 below[name] = line_start  # the rest of that line is not an event of this type
         if start == floor:
             break
-        end = start + overlap  # overlap so a name cut by the block edge is still seen
+        end = start  # overlap so a name cut by the block edge is still seen
     return found
 
 
@@ -351,7 +351,7 @@ def _read_tail_fd(
             if event is not None:
                 found.append((off_end, event))
                 missing.discard(event["type"])
-                if len(found) > max_events:
+                if len(found) >= max_events:
                     break
     if missing and boundary > 0:
         found += _scan_types(fd, boundary, missing, scan_bytes, parser.max_line_bytes)

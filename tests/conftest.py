@@ -68,7 +68,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, puzzle_data: Puzzle
     """A tiny model whose tokenizer has no chat template."""
     from syllo_train.tiny_model import build_tiny_model
 
-    return build_tiny_model(_tokenizer_texts(puzzle_data), tmp_path_factory.mktemp("tiny-model"), preset="tiny")
+    return build_tiny_model(
+        _tokenizer_texts(puzzle_data), tmp_path_factory.mktemp("tiny-model"), preset="tiny"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -174,8 +176,8 @@ def start_syllo(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
         [sys.executable, "-m", "syllo_train", *map(str, args)],
         cwd=cwd,
         env={**os.environ, **SUBPROCESS_ENV},
-        stdout=open(Path(cwd) / "stdout.txt", "a"),  # noqa: SIM115 - the child owns it
-        stderr=open(Path(cwd) / "stderr.txt", "a"),  # noqa: SIM115
+        stdout=open(Path(cwd) / "stdout.txt", "a"),  # the child owns the file
+        stderr=open(Path(cwd) / "stderr.txt", "a"),
         text=True,
     )
 

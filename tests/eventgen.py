@@ -65,10 +65,13 @@ class ClockedWriter(EventWriter):
     def __init__(self, path: str | Path, run_id: str, *, t0: float = T0, **kwargs: Any) -> None:
         super().__init__(path, run_id, **kwargs)
         self.now = t0
+        self.schema_version: int | None = None  # set to write events of a newer schema
 
     def build(self, etype: str, step: int, **fields_: Any) -> dict[str, Any]:
         event = super().build(etype, step, **fields_)
         event["ts"] = round(self.now, 3)
+        if self.schema_version is not None:
+            event["v"] = self.schema_version
         problems = validate_event(event)
         if problems:
             raise ValueError(f"eventgen built an invalid {etype} event: {problems}")
@@ -123,7 +126,11 @@ class RunWriter:
     def val_loss(self, step: int) -> float:
         # Overfits late: the gap widens after step 1000.
         return round(
-            2.2 * math.exp(-step / 400) + 0.42 + max(0, step - 1000) / 4000 + self.rng.uniform(0, 0.01), 4
+            2.2 * math.exp(-step / 400)
+            + 0.42
+            + max(0, step - 1000) / 4000
+            + self.rng.uniform(0, 0.01),
+            4,
         )
 
     # -- events -----------------------------------------------------------------
@@ -147,7 +154,9 @@ class RunWriter:
             versions={"torch": "2.13.0", "transformers": "5.0.0"},
         )
 
-    def log(self, step: int, *, example: dict[str, Any] | None | bool = True, **over: Any) -> dict[str, Any]:
+    def log(
+        self, step: int, *, example: dict[str, Any] | bool | None = True, **over: Any
+    ) -> dict[str, Any]:
         """A log-tier event at ``step`` (the clock moves on by the time those steps took)."""
         if step > self.step:
             self.advance((step - self.step) / self.steps_per_s)
@@ -249,7 +258,9 @@ class RunWriter:
             limit_s=60.0,
             elapsed_s=60.0 if not stall else 75.2,
             tokens=143 if not stall else 3,
-            partial="<think>Let me think about this very carefully, step by step" if not stall else None,
+            partial="<think>Let me think about this very carefully, step by step"
+            if not stall
+            else None,
             stall=stall,
         )
 
@@ -258,12 +269,18 @@ class RunWriter:
         self.advance(2.0)
         return self.emit("checkpoint", step, path=f"runs/demo/checkpoint-{step}", seconds=1.8)
 
-    def resume(self, step: int, reason: str = "restarted by supervisor after a crash") -> dict[str, Any]:
+    def resume(
+        self, step: int, reason: str = "restarted by supervisor after a crash"
+    ) -> dict[str, Any]:
         self.step = step
-        return self.emit("resume", step, from_checkpoint=f"runs/demo/checkpoint-{step}", reason=reason)
+        return self.emit(
+            "resume", step, from_checkpoint=f"runs/demo/checkpoint-{step}", reason=reason
+        )
 
     def run_end(self, status: str = "completed", reason: str | None = None) -> dict[str, Any]:
-        return self.emit("run_end", self.step, status=status, reason=reason, elapsed_s=round(self.elapsed, 3))
+        return self.emit(
+            "run_end", self.step, status=status, reason=reason, elapsed_s=round(self.elapsed, 3)
+        )
 
     def error(self, message: str, error_type: str = "RuntimeError") -> dict[str, Any]:
         return self.emit("error", self.step, error_type=error_type, message=message, traceback=None)
@@ -377,3 +394,63 @@ def huge(path: str | Path, events: int, *, example_chars: int = 700, seed: int =
             written += 1
     run.close()
     return written
+
+
+#: Model output that tries to talk to the terminal and to Textual's markup.
+INJECTION = "\x1b]52;c;SGVsbG8=\x07 clipboard \x1b[2J clear [bold red]x[/] [@click=app.quit]boom[/]"
+
+
+def inject(run: RunWriter, step: int) -> dict[str, Any]:
+    """An eval whose sample 0 output (and prompt) carry escape sequences and markup."""
+    run.log(step)
+    run.counters.generations += 1
+    sample = run.sample(0, "miss", output=INJECTION, prompt="prompt \x1b[31mred\x1b[0m [b]bold[/b]")
+    run.counters.evals += 1
+    return run.emit(
+        "eval",
+        step,
+        total_steps=run.max_steps,
+        epoch=1.0,
+        val_loss=0.6,
+        train_loss=0.5,
+        gap=0.1,
+        accuracy=0.0,
+        samples=[sample],
+        seconds=1.0,
+    )
+
+
+def _serve(path: str) -> None:
+    """A writer process for end-to-end tests: one command a line on stdin, "ok <time>" after each.
+
+    Commands: ``mid_run`` (write the mid-run scenario), ``log STEP``, ``inject STEP``, ``quit``.
+    """
+    import sys
+    import time
+
+    run: RunWriter | None = None
+    for line in sys.stdin:
+        cmd, *rest = line.split()
+        if cmd == "quit":
+            break
+        if cmd == "mid_run":
+            run = mid_run(path)
+        elif run is None:
+            raise SystemExit(f"eventgen serve: {cmd!r} before mid_run")
+        elif cmd == "log":
+            run.log(int(rest[0]))
+        elif cmd == "inject":
+            inject(run, int(rest[0]))
+        else:
+            raise SystemExit(f"eventgen serve: unknown command {cmd!r}")
+        print(f"ok {time.time():.6f}", flush=True)
+    if run is not None:
+        run.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "serve":
+        raise SystemExit("usage: python tests/eventgen.py serve EVENTS_FILE")
+    _serve(sys.argv[2])

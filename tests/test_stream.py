@@ -250,11 +250,13 @@ def test_too_long_line_is_skipped(tmp_path: Path) -> None:
     long_event = line(ev("log", 2, text="z" * 500))
     content = line(ev("log", 1)) + long_event + line(ev("log", 3))
     with open(path, "wb") as f:
-        f.write(content[:100])
+        f.write(content[:300])
         f.flush()
         tail = EventTail(path, max_line_bytes=200)
-        before = poll_all(tail, max_bytes=64)  # the long line is still incomplete
-        f.write(content[100:])
+        before = poll_all(tail, max_bytes=64)
+        # Still incomplete, but already past the limit: counted now, its bytes not kept.
+        assert before.malformed == 1
+        f.write(content[300:])
     after = poll_all(tail, max_bytes=64)
     assert [e["step"] for e in before.events + after.events] == [1, 3]
     assert tail.malformed_by_reason["too_long"] == 1 and tail.malformed_total == 1
@@ -488,6 +490,22 @@ def test_read_tail_finds_last_events_of_each_wanted_type(tmp_path: Path, block: 
         # Whole file smaller than max_events.
         got, _ = read_tail(path, max_events=10**6)
         assert got == events
+    finally:
+        stream.BLOCK_SIZE = old
+
+
+def test_type_name_cut_by_a_block_edge_is_found(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    old = stream.BLOCK_SIZE
+    stream.BLOCK_SIZE = 64
+    try:
+        # Shifting the later bytes moves the block edges across '"checkpoint"' one byte at a time.
+        for pad in range(80):
+            path.write_bytes(
+                line(ev("checkpoint", 1)) + line(ev("log", 2, text="t" * pad)) + line(ev("log", 3))
+            )
+            got, _ = read_tail(path, want_types={"checkpoint"}, max_events=1)
+            assert got == [ev("checkpoint", 1), ev("log", 3)], f"pad={pad}"
     finally:
         stream.BLOCK_SIZE = old
 

@@ -53,7 +53,7 @@ class CountersPanel(Widget):
             line.append(f"{c.get('evals', 0)} · ")
             latest = index == count
             line.append(
-                f"{'last' if latest else f'#{index}/{count}'} @{ev.step}",
+                f"{'' if latest else f'#{index} '}@{ev.step}",
                 style="" if latest else "bold",
             )
             if ev.val_loss is not None:
@@ -81,7 +81,9 @@ class CountersPanel(Widget):
         line.append(f" · {dropped} dropped", style="bold red" if dropped else "")
         lines.append(line)
         line = Text("setup    ", style="dim", end="")
-        params = f"{st.params_trainable / 1e6:.1f}M trainable" if st.params_trainable else "– params"
+        params = (
+            f"{st.params_trainable / 1e6:.1f}M trainable" if st.params_trainable else "– params"
+        )
         line.append_text(plain(f"{st.device or '–'} × {st.world_size or '–'} · {params}"))
         lines.append(line)
         lines = lines[: max(4, self.size.height)]

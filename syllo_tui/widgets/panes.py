@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -18,9 +20,10 @@ class TextPane(VerticalScroll, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static(Text(""), classes="pane-body")
 
-    def show(self, title: Text, body: Text, *, new: bool) -> None:
+    def show(self, title: Text, subtitle: Text, body: Text, *, new: bool) -> None:
         """Replace the text; ``new`` (another example) scrolls back to the top."""
         self.border_title = title
+        self.border_subtitle = subtitle
         self.query_one(".pane-body", Static).update(body)
         if new:
             self.scroll_home(animate=False)
@@ -34,6 +37,10 @@ class TextPane(VerticalScroll, can_focus=True):
 
 class ExampleBar(Static):
     """One line above the panes: which example is shown and where it comes from."""
+
+    def update(self, content: Any = "", *, layout: bool = False) -> None:
+        # One fixed line: a new text never changes the layout, so skip that pass.
+        super().update(content, layout=layout)
 
     def show(
         self, example: ExampleView | None, position: tuple[int, int], eval_view: EvalView | None
@@ -51,28 +58,35 @@ class ExampleBar(Static):
         self.update(line)
 
 
-def pane_contents(example: ExampleView | None, *, fold_think: bool) -> list[tuple[Text, Text]]:
-    """(title, body) for the prompt, golden and model panes."""
+def pane_contents(
+    example: ExampleView | None, *, fold_think: bool
+) -> list[tuple[Text, Text, Text]]:
+    """(title, subtitle, body) for the prompt, golden and model panes."""
     if example is None:
         empty = Text("waiting for the first example…", style="dim italic")
-        return [(Text("prompt"), empty), (Text("golden"), empty), (Text("model"), empty)]
-    prompt_title = Text(
-        f"prompt · {tokens_label(example.prompt_tokens, example.cut.get('prompt'))}"
-    )
-    golden_title = Text(
-        f"golden · {tokens_label(example.golden_tokens, example.cut.get('golden'))}"
-    )
+        return [(Text(name), Text(""), empty) for name in ("prompt", "golden", "model")]
     prompt = body_text(example.prompt, fold_think=fold_think)
     golden = body_text(example.golden, fold_think=fold_think)
+    panes = [
+        (
+            Text("prompt"),
+            Text(tokens_label(example.prompt_tokens, example.cut.get("prompt"))),
+            prompt,
+        ),
+        (
+            Text("golden"),
+            Text(tokens_label(example.golden_tokens, example.cut.get("golden"))),
+            golden,
+        ),
+    ]
     word = verdict(example)
     if example.tier == "log":
-        model_title = Text("model")
         model = Text(word, style="dim italic", end="")
         model.append(
             "\n(log tier: this example was trained on; outputs come with evals)", style="dim"
         )
+        panes.append((Text("model"), Text(""), model))
     elif example.timed_out:
-        model_title = Text(f"model · {word}", style=STYLES["timeout"])
         model = Text(word, style=STYLES["stall"], end="")
         seconds = f" after {example.seconds:.1f}s" if example.seconds is not None else ""
         model.append(f"{seconds}: generation cut off, no verdict\n", style=STYLES["timeout"])
@@ -81,11 +95,15 @@ def pane_contents(example: ExampleView | None, *, fold_think: bool) -> list[tupl
             model.append_text(body_text(example.partial, fold_think=fold_think, style="dim"))
         else:
             model.append("(no partial output)", style="dim")
+        panes.append(
+            (Text(f"model · {word}", style=STYLES["timeout"]), Text(seconds.strip()), model)
+        )
     else:
-        tokens = tokens_label(example.output_tokens, example.cut.get("output"))
         style = "green" if example.match else "red" if example.match is False else ""
-        model_title = Text("model · ", end="")
-        model_title.append(word, style=style)
-        model_title.append(f" · {tokens}")
-        model = body_text(example.output or "", fold_think=fold_think)
-    return [(prompt_title, prompt), (golden_title, golden), (model_title, model)]
+        title = Text("model · ", end="")
+        title.append(word, style=style)
+        sub = tokens_label(example.output_tokens, example.cut.get("output"))
+        if example.seconds is not None:
+            sub += f" · {example.seconds:.1f}s"
+        panes.append((title, Text(sub), body_text(example.output or "", fold_think=fold_think)))
+    return panes

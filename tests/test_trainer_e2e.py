@@ -1,0 +1,550 @@
+"""``syllo-train run`` end to end: the real CLI, as a subprocess, training real tiny models.
+
+Each module-scoped fixture below is one real run; several tests read its
+outputs, so the run is paid for once. With ``train.learning_rate = 0`` the
+weights never move, so the losses the trainer reports can be recomputed
+here, outside the trainer, from the saved model folder and the data file,
+with the documented templates rebuilt by hand (not with syllo's formatter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syllo_train.events import validate_event
+
+pytestmark = pytest.mark.slow
+
+LOSS_TOL = 1e-4
+
+
+@dataclass
+class Run:
+    """One finished CLI run and what it left behind."""
+
+    cwd: Path
+    proc: subprocess.CompletedProcess[str]
+    events: list[dict[str, Any]]
+
+    @property
+    def status_dir(self) -> Path:
+        return self.cwd / "status"
+
+    def of_type(self, etype: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == etype]
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+# --- independent loss computation (no syllo code) ------------------------------------------------
+
+
+def _plain_ids(tok: Any, rec: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """data.py's documented plain template, rebuilt by hand from its docstring:
+
+    {system}\\n\\n            (only when there is a system text)
+    ### User:\\n{prompt}\\n\\n### Assistant:\\n{answer}{eos}
+    """
+    msgs = rec["messages"]
+    system = "\n\n".join(m["content"] for m in msgs if m["role"] == "system")
+    user = next(m["content"] for m in msgs if m["role"] == "user")
+    answer = msgs[-1]["content"]
+    prompt = (system + "\n\n" if system else "") + "### User:\n" + user + "\n\n### Assistant:\n"
+    return tok(prompt)["input_ids"], tok(answer + tok.eos_token, add_special_tokens=False)[
+        "input_ids"
+    ]
+
+
+def _chat_ids(tok: Any, messages: list[dict[str, str]], answer: str) -> tuple[list[int], list[int]]:
+    """The tokenizer's own chat template: the prompt with the generation prompt; the answer is the rest."""
+    prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template(
+        [*messages, {"role": "assistant", "content": answer}], tokenize=False
+    )
+    assert full.startswith(prompt)
+    return tok(prompt)["input_ids"], tok(full[len(prompt) :], add_special_tokens=False)["input_ids"]
+
+
+def _loss_sum(model: Any, prompt_ids: list[int], answer_ids: list[int]) -> tuple[float, int]:
+    """Sum of next-token cross-entropy over the answer tokens, and their count."""
+    import torch
+
+    ids = torch.tensor([prompt_ids + answer_ids])
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0].double()
+    # Position t predicts token t+1; the answer starts at len(prompt_ids).
+    start = len(prompt_ids)
+    pred = logits[start - 1 : len(prompt_ids) + len(answer_ids) - 1]
+    target = ids[0, start:]
+    total = torch.nn.functional.cross_entropy(pred, target, reduction="sum")
+    return float(total), len(answer_ids)
+
+
+def _load(model_dir: Path) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32")
+    model.eval()
+    return model, AutoTokenizer.from_pretrained(model_dir)
+
+
+def _check_all_valid(events: list[dict[str, Any]]) -> None:
+    for e in events:
+        problems = validate_event(e)
+        assert not problems, f"{e['type']}@{e['step']}: {problems}"
+
+
+# --- run 1: the plain template, chat data with a system turn, learning rate 0 ----------------------
+
+PLAIN_MAX_STEPS, PLAIN_LOG, PLAIN_EVAL, PLAIN_SAVE = 7, 2, 3, 3
+
+
+@pytest.fixture(scope="module")
+def plain_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    make_config: Callable[..., Path],
+    run_syllo: Any,
+    read_events: Any,
+) -> Run:
+    cwd = tmp_path_factory.mktemp("plain-run")
+    cfg = make_config(
+        cwd,
+        train={
+            "max_steps": PLAIN_MAX_STEPS,
+            "save_steps": PLAIN_SAVE,
+            "learning_rate": 0.0,
+            "save_total_limit": 0,
+        },
+        monitor={
+            "log_steps": PLAIN_LOG,
+            "eval_steps": PLAIN_EVAL,
+            "eval_samples": 2,
+            "max_new_tokens": 12,
+        },
+    )
+    proc = run_syllo("run", cfg, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return Run(cwd, proc, read_events(cwd / "status" / "events.jsonl"))
+
+
+def test_golden_event_sequence(plain_run: Run) -> None:
+    # Log every 2 steps and at the last step; eval every 3 and at the end; the
+    # Trainer logs, then evaluates, then saves within one step.
+    assert [(e["type"], e["step"]) for e in plain_run.events] == [
+        ("run_start", 0),
+        ("log", 2),
+        ("eval", 3),
+        ("checkpoint", 3),
+        ("log", 4),
+        ("log", 6),
+        ("eval", 6),
+        ("checkpoint", 6),
+        ("log", 7),
+        ("eval", 7),
+        ("checkpoint", 7),
+        ("run_end", 7),
+    ]
+
+
+def test_every_event_passes_the_contract(plain_run: Run) -> None:
+    _check_all_valid(plain_run.events)
+    assert len({e["run_id"] for e in plain_run.events}) == 1
+    ts = [e["ts"] for e in plain_run.events]
+    assert ts == sorted(ts)
+
+
+def test_run_start_and_run_end(plain_run: Run, tiny_model_dir: Path, puzzle_data: Any) -> None:
+    start, end = plain_run.events[0], plain_run.events[-1]
+    assert start["type"] == "run_start" and end["type"] == "run_end"
+    assert start["template"] == "plain"  # the tiny model has no chat template
+    assert start["model"] == str(tiny_model_dir)
+    assert start["max_steps"] == PLAIN_MAX_STEPS
+    assert start["train_examples"] == len(_records(puzzle_data.train))
+    assert start["val_examples"] == len(_records(puzzle_data.val))
+    assert start["resumed_from"] is None
+    assert start["config"]["train"]["max_steps"] == PLAIN_MAX_STEPS
+    assert end["status"] == "completed" and end["step"] == PLAIN_MAX_STEPS
+    assert end["counters"]["evals"] == 3 and end["counters"]["checkpoints"] == 3
+    assert end["counters"]["generations"] == 3 * 2
+
+
+def test_log_events_carry_the_trained_example(plain_run: Run, puzzle_data: Any) -> None:
+    train = _records(puzzle_data.train)
+    logs = plain_run.of_type("log")
+    assert [e["step"] for e in logs] == [2, 4, 6, 7]
+    for e in logs:
+        ex = e["example"]
+        assert ex is not None, f"log@{e['step']} has no example"
+        rec = train[ex["index"]]
+        assert ex["prompt"] == next(m["content"] for m in rec["messages"] if m["role"] == "user")
+        assert ex["golden"] == rec["messages"][-1]["content"]
+        assert e["loss"] is not None and e["lr"] == 0.0
+
+
+def test_example_loss_equals_independent_recomputation(
+    plain_run: Run, tiny_model_dir: Path, puzzle_data: Any
+) -> None:
+    model, tok = _load(tiny_model_dir)
+    train = _records(puzzle_data.train)
+    for e in plain_run.of_type("log"):
+        ex = e["example"]
+        p_ids, a_ids = _plain_ids(tok, train[ex["index"]])
+        assert (ex["prompt_tokens"], ex["golden_tokens"]) == (len(p_ids), len(a_ids))
+        total, n = _loss_sum(model, p_ids, a_ids)
+        assert ex["loss"] == pytest.approx(total / n, abs=LOSS_TOL), f"log@{e['step']}"
+
+
+def test_val_loss_equals_independent_recomputation(
+    plain_run: Run, tiny_model_dir: Path, puzzle_data: Any
+) -> None:
+    model, tok = _load(tiny_model_dir)
+    sums = [_loss_sum(model, *_plain_ids(tok, rec)) for rec in _records(puzzle_data.val)]
+    # Token-weighted: every answer token counts once, whatever example it is in.
+    expected = sum(s for s, _ in sums) / sum(n for _, n in sums)
+    evals = plain_run.of_type("eval")
+    assert len(evals) == 3
+    for e in evals:
+        assert e["val_loss"] == pytest.approx(expected, abs=LOSS_TOL), f"eval@{e['step']}"
+
+
+def test_eval_events_gap_and_samples(plain_run: Run) -> None:
+    last_loss = None
+    for e in plain_run.events:
+        if e["type"] == "log":
+            last_loss = e["loss"]
+        if e["type"] == "eval":
+            assert e["train_loss"] == last_loss
+            assert e["gap"] == pytest.approx(e["val_loss"] - e["train_loss"])
+            assert len(e["samples"]) == 2
+            # The same fixed prompts at every eval.
+            assert [s["index"] for s in e["samples"]] == [
+                s["index"] for s in plain_run.of_type("eval")[0]["samples"]
+            ]
+            for s in e["samples"]:
+                assert 1 <= s["output_tokens"] <= 12 or s["timed_out"]
+
+
+def test_checkpoints_are_complete_and_marked(plain_run: Run) -> None:
+    for e in plain_run.of_type("checkpoint"):
+        path = plain_run.cwd / e["path"]
+        marker = json.loads((path / "syllo_checkpoint.json").read_text())
+        assert marker["step"] == e["step"]
+        assert path.name == f"checkpoint-{e['step']}"
+
+
+def test_status_snapshot_agrees_with_last_event(plain_run: Run) -> None:
+    snap = json.loads((plain_run.status_dir / "training_status.json").read_text())
+    last = plain_run.events[-1]
+    assert snap["run_id"] == last["run_id"]
+    assert snap["step"] == last["step"]
+    assert snap["status"] == last["status"] == "completed"
+    assert snap["counters"] == last["counters"]
+    last_log = plain_run.of_type("log")[-1]
+    last_eval = plain_run.of_type("eval")[-1]
+    assert snap["val_loss"] == last_eval["val_loss"]
+    assert snap["last_checkpoint"]["step"] == plain_run.of_type("checkpoint")[-1]["step"]
+    assert snap["total_steps"] == last_log["total_steps"]
+    # The pid in the snapshot is the trainer's, not a reader's.
+    assert snap["pid"] == plain_run.events[0]["pid"]
+
+
+def test_train_log_has_log_and_eval_blocks(plain_run: Run) -> None:
+    text = (plain_run.status_dir / "train.log").read_text(encoding="utf-8")
+    for needle in (
+        "📝 prompt",
+        "✅ golden",
+        "loss on this example:",
+        "🤖 model:",
+        "Train=",
+        "| Val=",
+        "| Gap=",
+        "💾 checkpoint",
+    ):
+        assert needle in text, needle
+    assert text.count("loss on this example:") == len(plain_run.of_type("log"))
+    assert text.count("🔎 EVAL at step") == len(plain_run.of_type("eval"))
+    # The human log is echoed to stdout too (no --quiet).
+    assert "loss on this example:" in plain_run.proc.stdout
+
+
+# --- run 2: chat template model, prompt/completion data, one bad record skipped -------------------
+
+
+@pytest.fixture(scope="module")
+def chat_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    make_config: Callable[..., Path],
+    tiny_chat_model_dir: Path,
+    puzzle_data: Any,
+    run_syllo: Any,
+    read_events: Any,
+) -> Run:
+    cwd = tmp_path_factory.mktemp("chat-run")
+    lines = []
+    for rec in _records(puzzle_data.train)[:24]:
+        user = next(m["content"] for m in rec["messages"] if m["role"] == "user")
+        lines.append(json.dumps({"prompt": user, "completion": rec["messages"][-1]["content"]}))
+    lines.insert(5, '{"prompt": "no completion here"}')  # skipped, not fatal
+    (cwd / "pc.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = make_config(
+        cwd,
+        model={"name_or_path": str(tiny_chat_model_dir)},
+        data={
+            "train": "pc.jsonl",
+            "val": "",
+            "val_fraction": 0.2,
+            "on_bad_record": "skip",
+            "system_prompt": "Solve it.",
+        },
+        train={"max_steps": 4, "learning_rate": 0.0},
+        monitor={"log_steps": 2, "eval_steps": 0, "eval_samples": 1, "max_new_tokens": 6},
+    )
+    proc = run_syllo("run", cfg, "--quiet", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return Run(cwd, proc, read_events(cwd / "status" / "events.jsonl"))
+
+
+def test_chat_template_model_uses_its_template(chat_run: Run) -> None:
+    _check_all_valid(chat_run.events)
+    start = chat_run.events[0]
+    assert start["template"] == "chat"
+    # The last step is always saved, whatever train.save_steps says.
+    assert [(e["type"], e["step"]) for e in chat_run.events] == [
+        ("run_start", 0),
+        ("log", 2),
+        ("log", 4),
+        ("eval", 4),
+        ("checkpoint", 4),
+        ("run_end", 4),
+    ]
+    assert chat_run.events[-1]["status"] == "completed"
+    assert chat_run.proc.stdout == ""  # --quiet
+
+
+def test_prompt_completion_bad_record_is_skipped_and_counted(chat_run: Run) -> None:
+    start = chat_run.events[0]
+    assert start["skipped_records"] == 1
+    assert start["train_examples"] + start["val_examples"] == 24
+    assert "pc.jsonl:6" in (chat_run.status_dir / "train.log").read_text(encoding="utf-8")
+
+
+def test_chat_example_loss_uses_the_chat_template(chat_run: Run, tiny_chat_model_dir: Path) -> None:
+    model, tok = _load(tiny_chat_model_dir)
+    for e in chat_run.of_type("log"):
+        ex = e["example"]
+        messages = [
+            {"role": "system", "content": "Solve it."},
+            {"role": "user", "content": ex["prompt"]},
+        ]
+        p_ids, a_ids = _chat_ids(tok, messages, ex["golden"])
+        assert (ex["prompt_tokens"], ex["golden_tokens"]) == (len(p_ids), len(a_ids))
+        total, n = _loss_sum(model, p_ids, a_ids)
+        assert ex["loss"] == pytest.approx(total / n, abs=LOSS_TOL), f"log@{e['step']}"
+
+
+# --- kill -9, resume, refusals ----------------------------------------------------------------------
+
+KILL_MAX_STEPS, KILL_SAVE, KILL_LOG = 30, 4, 2
+
+
+def _wait_for(
+    predicate: Callable[[], bool], proc: subprocess.Popen[str], timeout: float, what: str
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    raise AssertionError(f"gave up waiting for {what} (exit code {proc.returncode})")
+
+
+def _has_event(path: Path, etype: str, min_step: int = 0) -> bool:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    for line in data.splitlines():
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue  # a line being written; read again
+        if e.get("type") == etype and e.get("step", 0) >= min_step:
+            return True
+    return False
+
+
+def _marked(ckpt_root: Path) -> list[int]:
+    return sorted(
+        int(p.name.split("-")[1])
+        for p in ckpt_root.glob("checkpoint-*")
+        if (p / "syllo_checkpoint.json").exists()
+    )
+
+
+@dataclass
+class KillResume:
+    cwd: Path
+    killed: list[dict[str, Any]]  # events of the SIGKILLed run
+    resumed: list[dict[str, Any]]  # events of the run that resumed
+    resumed_proc: subprocess.CompletedProcess[str]
+    resume_step: int  # newest complete checkpoint when the first run died
+    incomplete: Path  # the planted checkpoint folder without a marker
+
+
+@pytest.fixture(scope="module")
+def kill_resume(
+    tmp_path_factory: pytest.TempPathFactory,
+    make_config: Callable[..., Path],
+    puzzle_data: Any,
+    run_syllo: Any,
+    start_syllo_bg: Any,
+    read_events: Any,
+) -> KillResume:
+    cwd = tmp_path_factory.mktemp("kill-resume")
+    # A private copy: a later test changes it.
+    shutil.copy(puzzle_data.train, cwd / "train.jsonl")
+    cfg = make_config(
+        cwd,
+        data={"train": "train.jsonl"},
+        train={"max_steps": KILL_MAX_STEPS, "save_steps": KILL_SAVE, "save_total_limit": 0},
+        monitor={"log_steps": KILL_LOG, "eval_steps": 0, "eval_at_end": False, "eval_samples": 0},
+    )
+    events_path = cwd / "status" / "events.jsonl"
+    proc = start_syllo_bg("run", cfg, cwd=cwd)
+    _wait_for(lambda: _has_event(events_path, "checkpoint"), proc, 120, "a checkpoint event")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    killed = read_events(events_path)
+    ckpts = cwd / "runs" / "out"
+    resume_step = max(_marked(ckpts))
+    # Plant an incomplete checkpoint newer than every complete one (a save cut short).
+    incomplete = ckpts / f"checkpoint-{resume_step + KILL_SAVE}"
+    incomplete.mkdir(exist_ok=True)
+    (incomplete / "config.json").write_text("{}")
+    (incomplete / "syllo_checkpoint.json").unlink(missing_ok=True)
+    resumed_proc = run_syllo("run", cfg, cwd=cwd)
+    assert resumed_proc.returncode == 0, resumed_proc.stderr[-4000:]
+    all_events = read_events(events_path)
+    return KillResume(cwd, killed, all_events[len(killed) :], resumed_proc, resume_step, incomplete)
+
+
+def test_kill9_happened_mid_run(kill_resume: KillResume) -> None:
+    types = [e["type"] for e in kill_resume.killed]
+    assert "run_end" not in types  # it really died mid-run
+    assert kill_resume.killed[-1]["step"] < KILL_MAX_STEPS
+    _check_all_valid(kill_resume.killed)
+
+
+def test_resume_continues_from_last_checkpoint(kill_resume: KillResume) -> None:
+    r, n = kill_resume.resumed, kill_resume.resume_step
+    _check_all_valid(r)
+    assert r[0]["type"] == "run_start"
+    assert r[0]["run_id"] != kill_resume.killed[0]["run_id"]
+    assert r[0]["resumed_from"].endswith(f"checkpoint-{n}")
+    resumes = [e for e in r if e["type"] == "resume"]
+    assert len(resumes) == 1
+    assert resumes[0]["step"] == n and resumes[0]["from_checkpoint"].endswith(f"checkpoint-{n}")
+    assert r[1] is resumes[0]  # the seam is marked before any training event
+    # Steps continue from the checkpoint: no log at or before it, and every log step after it.
+    logs = [e["step"] for e in r if e["type"] == "log"]
+    assert logs == [s for s in range(n + 1, KILL_MAX_STEPS + 1) if s % KILL_LOG == 0]
+    # Only steps after the checkpoint are trained twice across the seam.
+    before = [e["step"] for e in kill_resume.killed if e["type"] == "log"]
+    assert set(before) & set(logs) == {s for s in before if s > n}
+    assert (
+        r[-1]["type"] == "run_end"
+        and r[-1]["status"] == "completed"
+        and r[-1]["step"] == KILL_MAX_STEPS
+    )
+    snap = json.loads((kill_resume.cwd / "status" / "training_status.json").read_text())
+    assert (snap["status"], snap["step"]) == ("completed", KILL_MAX_STEPS)
+
+
+def test_incomplete_checkpoint_is_skipped_with_a_message(kill_resume: KillResume) -> None:
+    name = f"runs/out/{kill_resume.incomplete.name}"  # as train.output_dir spells it
+    assert f"skipping {name}: incomplete" in kill_resume.resumed_proc.stdout
+    assert f"skipping {name}: incomplete" in (kill_resume.cwd / "status" / "train.log").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_changed_dataset_in_same_folder_is_refused(kill_resume: KillResume, run_syllo: Any) -> None:
+    cwd = kill_resume.cwd
+    events_path = cwd / "status" / "events.jsonl"
+    before = events_path.read_bytes()
+    ckpts_before = sorted(p.name for p in (cwd / "runs" / "out").iterdir())
+    train = cwd / "train.jsonl"
+    lines = train.read_text(encoding="utf-8").splitlines()
+    train.write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")  # one record fewer
+    proc = run_syllo("run", cwd / "config.toml", cwd=cwd)
+    assert proc.returncode == 2, proc.stderr[-4000:]
+    assert "different data" in proc.stderr
+    assert "To start fresh" in proc.stderr and "train.output_dir" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert events_path.read_bytes() == before  # the refused run wrote nothing
+    assert sorted(p.name for p in (cwd / "runs" / "out").iterdir()) == ckpts_before
+
+
+# --- SIGTERM ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sigterm_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    make_config: Callable[..., Path],
+    start_syllo_bg: Any,
+    read_events: Any,
+) -> tuple[Path, int, list[dict[str, Any]]]:
+    cwd = tmp_path_factory.mktemp("sigterm")
+    cfg = make_config(
+        cwd,
+        train={"max_steps": 500, "save_steps": 1000},
+        monitor={"log_steps": 1, "eval_steps": 0, "eval_samples": 1},
+    )
+    events_path = cwd / "status" / "events.jsonl"
+    proc = start_syllo_bg("run", cfg, cwd=cwd)
+    _wait_for(lambda: _has_event(events_path, "log", min_step=2), proc, 120, "a log event")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("the trainer did not stop within 120 s of SIGTERM") from None
+    return cwd, code, read_events(events_path)
+
+
+def test_sigterm_saves_and_stops(sigterm_run: tuple[Path, int, list[dict[str, Any]]]) -> None:
+    cwd, code, events = sigterm_run
+    assert code == 0, (cwd / "stderr.txt").read_text()
+    _check_all_valid(events)
+    end = events[-1]
+    assert end["type"] == "run_end" and end["status"] == "stopped"
+    stop = end["step"]
+    assert 2 <= stop < 500
+    ckpts = [e for e in events if e["type"] == "checkpoint"]
+    assert [e["step"] for e in ckpts] == [stop]  # save_steps is 1000: this is the stop's own save
+    assert (cwd / "runs" / "out" / f"checkpoint-{stop}" / "syllo_checkpoint.json").exists()
+    assert not [e for e in events if e["type"] == "eval"]  # no eval on the way out
+    assert "SIGTERM" in end["reason"]
+    assert "received SIGTERM" in (cwd / "status" / "train.log").read_text(encoding="utf-8")

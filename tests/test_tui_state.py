@@ -1,0 +1,361 @@
+"""Unit tests of the TUI's view model (state.py) and plain-text rendering (render.py).
+
+Events come from files written by tests/eventgen.py through the real
+EventWriter and read back through syllo_tui.stream, as the app reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+import eventgen
+import pytest
+
+from syllo_train.events import SCHEMA_VERSION, Counters
+from syllo_tui.render import (
+    SEAM,
+    fmt_bytes,
+    fmt_duration,
+    inert,
+    progress_bar,
+    sparkline,
+    split_think,
+    summary,
+    verdict,
+)
+from syllo_tui.state import RunState, Series
+from syllo_tui.stream import iter_history
+
+
+def read_all(path: Path) -> list[dict[str, Any]]:
+    return [event for chunk in iter_history(path) for event in chunk]
+
+
+def fold(path: Path) -> RunState:
+    state = RunState()
+    state.apply_all(read_all(path))
+    return state
+
+
+# -- Series -------------------------------------------------------------------
+
+
+def test_series_stays_bounded_and_keeps_the_whole_run() -> None:
+    s = Series(cap=16)
+    for step in range(1, 1001):
+        s.add(step, float(step))
+    assert len(s) <= 16
+    points = s.points()
+    assert points[0][0] < 100, "the start of the run must survive compaction"
+    assert points[-1][0] == 1000
+    assert s.latest == 1000.0
+    # Merged buckets hold means: values still increase with the steps.
+    values = [v for _, v in points]
+    assert values == sorted(values)
+
+
+def test_series_going_back_replaces_the_tail() -> None:
+    s = Series()
+    for step in (10, 20, 30, 40):
+        s.add(step, 1.0)
+    s.add(30, 5.0)  # a re-done step
+    assert [p[0] for p in s.points()] == [10, 20, 30]
+    assert s.points()[-1][1] == 5.0
+
+
+def test_series_seam_cuts_and_is_remembered() -> None:
+    s = Series()
+    for step in range(10, 70, 10):
+        s.add(step, float(step))
+    s.mark_seam(40)
+    assert [p[0] for p in s.points()] == [10, 20, 30, 40]
+    assert s.seams == [40]
+    assert s.latest == 40.0
+
+
+# -- folding whole scenarios ------------------------------------------------------
+
+
+def test_mid_run_state(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    run = eventgen.mid_run(path)
+    st = fold(path)
+    assert st.run_id == eventgen.RUN_ID
+    assert st.model == eventgen.MODEL
+    assert st.status == "training"
+    assert (st.step, st.total_steps) == (1200, 2000)
+    assert st.progress == pytest.approx(0.6)
+    assert st.counters["evals"] == 6 == len(st.evals)
+    assert st.counters["checkpoints"] == 3
+    assert st.last_checkpoint_step == 1200
+    assert st.counters == run.counters.as_dict()
+    # 120 log examples + 6 evals x 4 samples.
+    assert len(st.examples) == 120 + 24
+    assert st.examples[-1].tier == "eval" and st.examples[-1].step == 1200
+    assert [p[0] for p in st.train_loss.points()] == list(range(10, 1210, 10))
+    assert st.gap_widening, "eventgen's val loss drifts up after step 1000"
+    assert list(st.warnings) == []
+
+
+def test_timeouts_are_counted_logged_and_attached(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    eventgen.with_timeouts(path)
+    st = fold(path)
+    assert st.counters["timeouts"] == 2
+    assert st.counters["stalls"] == 1
+    assert st.counters["timeout_pct"] == 10.0
+    kinds = [e.kind for e in st.log]
+    assert kinds.count("timeout") == 1 and kinds.count("stall") == 1
+    last_eval = [e for e in st.examples if e.step == 1000 and e.tier == "eval"]
+    assert [e.timed_out for e in last_eval] == [False, True, False, True]
+    timed_out = last_eval[1]
+    assert timed_out.output is None and timed_out.match is None
+    assert timed_out.partial is not None and timed_out.partial.startswith("<think>")
+    assert verdict(timed_out) == "⏱ TIMEOUT"
+    assert st.evals[-1].timeouts == 2
+
+
+def test_finished_run(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    eventgen.finished(path)
+    st = fold(path)
+    assert st.status == "completed"
+    now = st.last_ts + 10_000  # long after: a finished run is never stale
+    assert st.display_status(now) == "completed"
+    assert st.eta_at(now) == 0.0
+    assert st.elapsed_at(now) == st.elapsed_s
+    assert st.log[-1].kind == "end"
+
+
+def test_resume_does_not_double_count(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    eventgen.resumed(path)
+    st = fold(path)
+    steps = [p[0] for p in st.train_loss.points()]
+    assert steps == sorted(set(steps)), "each step once, in order"
+    assert steps == list(range(10, 810, 10))
+    assert 9.0 not in st.train_loss.values(), "the lost pre-crash losses are gone"
+    assert st.train_loss.seams == [600]
+    assert st.resumes == 1
+    example_steps = [e.step for e in st.examples if e.tier == "log"]
+    assert example_steps == list(range(10, 810, 10))
+    assert [e.step for e in st.evals] == [200, 400, 600, 800]
+    assert st.step == 800
+    assert [e.kind for e in st.log].count("resume") == 1
+
+
+def test_resume_seen_live_cuts_what_came_before(tmp_path: Path) -> None:
+    """A resume read in the middle of following (not from a whole file) also cuts."""
+    path = tmp_path / "events.jsonl"
+    eventgen.resumed(path)
+    events = read_all(path)
+    seam = next(i for i, e in enumerate(events) if e["type"] == "resume")
+    st = RunState()
+    st.apply_all(events[:seam])
+    assert st.train_loss.latest == 9.0 and st.step == 650
+    st.apply(events[seam])
+    assert st.step == 600
+    assert st.train_loss.latest_step == 600
+    assert all(e.step <= 600 for e in st.examples)
+
+
+def test_counters_come_from_the_latest_event_only(tmp_path: Path) -> None:
+    """A state folded from the tail alone agrees with one folded from the start."""
+    path = tmp_path / "events.jsonl"
+    eventgen.finished(path)
+    events = read_all(path)
+    full, tail = RunState(), RunState()
+    full.apply_all(events)
+    tail.apply_all(events[-5:])
+    assert tail.counters == full.counters
+    assert tail.step == full.step and tail.status == full.status
+    assert tail.running_accuracy == full.running_accuracy
+
+
+def test_unknown_type_and_newer_schema_warn_once_and_keep_going(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    run = eventgen.mid_run(path, step=100)
+    run.emit("gpu_temperature", 100, celsius=81)
+    run.emit("gpu_temperature", 100, celsius=82)
+    run.w.schema_version = SCHEMA_VERSION + 1
+    run.log(110, brand_new_field={"x": 1})
+    st = fold(path)
+    assert len(st.warnings) == 2
+    assert "gpu_temperature" in st.warnings[0]
+    assert f"v{SCHEMA_VERSION + 1}" in st.warnings[1]
+    assert st.step == 110 and st.train_loss.latest_step == 110
+    assert [e.kind for e in st.log].count("warning") == 2
+
+
+def test_wrong_field_types_never_raise() -> None:
+    st = RunState()
+    bad: list[Any] = [
+        {
+            "v": 1,
+            "type": "log",
+            "ts": "noon",
+            "run_id": 7,
+            "step": "ten",
+            "loss": "low",
+            "example": "x",
+        },
+        {
+            "v": 1,
+            "type": "eval",
+            "ts": 1.0,
+            "run_id": "r",
+            "step": 5,
+            "samples": [1, None, {"prompt": 3}],
+        },
+        {
+            "v": 1,
+            "type": "timeout",
+            "ts": 1.0,
+            "run_id": "r",
+            "step": 5,
+            "stall": "yes",
+            "partial": 9,
+        },
+        {
+            "v": 1,
+            "type": "log",
+            "ts": 2.0,
+            "run_id": "r",
+            "step": 6,
+            "counters": {"timeouts": "many"},
+        },
+        {"v": 1, "type": "run_end", "ts": 3.0, "run_id": "r", "step": 6, "status": "exploded"},
+        {"v": 1, "type": "log", "ts": float("nan"), "run_id": "r", "step": 7, "loss": float("inf")},
+        {"type": None},
+        [1, 2, 3],
+    ]
+    for event in bad:
+        st.apply(event)
+        if isinstance(event, dict) and event.get("type") == "run_end":
+            assert st.status == "stopped"  # an unknown end status is shown as stopped
+    assert st.malformed == 1  # the list
+    assert st.status == "training"  # events after an end mean the run goes on
+    assert st.train_loss.latest is None
+    assert st.counters["timeouts"] == 0
+    assert any("without a string 'type'" in w for w in st.warnings)
+
+
+def test_a_different_run_in_the_same_file_starts_over(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    eventgen.mid_run(path, step=300)
+    eventgen.mid_run(path, step=50, run_id="20990101-000000-000002")
+    st = fold(path)
+    assert st.run_id == "20990101-000000-000002"
+    assert st.step == 50
+    assert len(st.evals) == 0
+    assert st.train_loss.points()[0][0] == 10 and len(st.train_loss) == 5
+
+
+def test_staleness_follows_the_clock(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    eventgen.mid_run(path, step=100)
+    st = RunState(stale_after_s=60)
+    st.apply_all(read_all(path))
+    last = st.last_ts
+    assert last is not None
+    assert st.display_status(last + 59) == "training"
+    assert st.display_status(last + 61) == "stale"
+    assert st.eta_at(last + 61) is None
+    assert st.elapsed_at(last + 30) == pytest.approx(st.elapsed_s + 30)
+
+
+def test_cut_texts_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    run = eventgen.RunWriter(path, max_text_chars=50)
+    run.run_start()
+    example = {
+        "index": 1,
+        "prompt": "p" * 500,
+        "golden": "g",
+        "prompt_tokens": 500,
+        "golden_tokens": 1,
+    }
+    run.log(10, example={**example, "loss": 0.5})
+    st = fold(path)
+    ex = st.examples[-1]
+    assert ex.cut == {"prompt": 500}
+    assert len(ex.prompt) == 50 and ex.prompt.endswith("…[cut]")
+
+
+# -- render helpers ----------------------------------------------------------------
+
+
+def test_inert_shows_control_characters() -> None:
+    nasty = "a\x1b]52;c;SGVsbG8=\x07b\x1b[2Jc\rd\x9be\u202ef\x00\x7f\tg\nh"
+    out = inert(nasty)
+    assert out == "a␛]52;c;SGVsbG8=␇b␛[2Jc␍d\\x9be\\u202ef␀␡\tg\nh"
+    assert not any(ord(ch) < 0x20 and ch not in "\t\n" for ch in out)
+    assert inert("[bold red]x[/]") == "[bold red]x[/]"
+
+
+def test_split_think() -> None:
+    assert split_think("a<think>b</think>c<think>d") == [
+        ("a", False),
+        ("<think>b</think>", True),
+        ("c", False),
+        ("<think>d", True),
+    ]
+    assert split_think("plain") == [("plain", False)]
+
+
+def test_formatting() -> None:
+    assert [fmt_duration(s) for s in (None, 5, 250, 3725, 90000)] == [
+        "–",
+        "5s",
+        "4m10s",
+        "1h02m",
+        "1d01h",
+    ]
+    assert fmt_bytes(1_288_490_189) == "1.2 GB"
+    assert progress_bar(0.5, 10) == "█████░░░░░"
+    assert progress_bar(None, 4) == "····"
+    assert len(progress_bar(0.37, 13)) == 13
+
+
+def test_sparkline_aligns_by_step_and_marks_seams() -> None:
+    s = Series()
+    for step in range(10, 110, 10):
+        s.add(step, float(step))
+    line = sparkline(s, 10)
+    assert len(line) == 10 and line[0] == "▁" and line[-1] == "█"
+    assert list(line) == sorted(line), "a rising series draws rising bars"
+    sparse = Series()
+    sparse.add(60, 1.0)
+    sparse.add(100, 2.0)
+    aligned = sparkline(sparse, 10, span=(10, 100))
+    assert aligned.startswith("     ") and aligned.endswith("█"), aligned
+    s.mark_seam(50)
+    assert SEAM in sparkline(s, 10, span=(10, 100))
+
+
+def test_summary_names_everything_the_header_shows(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    eventgen.with_timeouts(path)
+    st = fold(path)
+    text = summary(st, st.last_ts + 5, timezone.utc)
+    for expected in (
+        eventgen.RUN_ID,
+        eventgen.MODEL,
+        "status training",
+        "step 1000/2000",
+        "timeouts 2 (10.0% of 20 generations; stalls 1)",
+        "⏱ TIMEOUT",
+        "checkpoints 2, last at step 800",
+        "22:19:52  step 1000 stall",
+    ):
+        assert expected in text, expected
+
+
+def test_counters_roundtrip_matches_the_contract() -> None:
+    c = Counters(generations=4, timeouts=1, matches=2)
+    st = RunState()
+    st.apply({"v": 1, "type": "log", "ts": 1.0, "run_id": "r", "step": 1, "counters": c.as_dict()})
+    assert st.counters == c.as_dict()
+    assert st.running_accuracy == 0.5
