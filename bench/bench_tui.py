@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_tui.py --events 200000 --ingest-seconds 5
 
 Cold open (each measured in a fresh process, so peak RSS is its own):
-  * ``state``: read the tail backwards (stream.EventTail.seek_tail) and fold
+  * ``state``: read the tail backwards (follower.cold_open_events) and fold
     it into a RunState: the time until the current state is known;
   * ``app``: the real app, headless (``App.run_test``): the time until the
     screen shows the file's last step, the time until the whole history is
@@ -62,13 +62,13 @@ def make_file(path: Path, events: int) -> None:
 
 def cold_state(path: str) -> dict[str, Any]:
     started = time.perf_counter()
-    from syllo_tui.follower import TAIL_EVENTS, TAIL_WANT_TYPES
+    from syllo_tui.follower import cold_open_events
     from syllo_tui.state import RunState
     from syllo_tui.stream import EventTail
 
     imported = time.perf_counter()
     with EventTail(path) as tail:
-        events = tail.seek_tail(want_types=TAIL_WANT_TYPES, max_events=TAIL_EVENTS)
+        events = cold_open_events(tail)
     state = RunState()
     state.apply_all(events)
     done = time.perf_counter()
@@ -122,8 +122,11 @@ def in_child(*args: str) -> dict[str, Any]:
 # -- sustained ingest -------------------------------------------------------------------
 
 
-def writer_main(path: str, seconds: float) -> None:
-    """Append log events as fast as the real EventWriter goes; each carries its write time."""
+def writer_main(path: str, seconds: float, rate: float) -> None:
+    """Append log events at ``rate`` a second (0: as fast as the real EventWriter goes).
+
+    Each event carries its write time in an extra field (readers ignore unknown fields).
+    """
     from syllo_train.events import EventWriter
 
     example = {
@@ -153,9 +156,12 @@ def writer_main(path: str, seconds: float) -> None:
         versions={},
     )
     step = 0
-    end = time.time() + seconds
+    start = time.time()
+    end = start + seconds
     while time.time() < end:
         step += 1
+        if rate > 0 and (ahead := start + step / rate - time.time()) > 0:
+            time.sleep(ahead)
         w.emit(
             "log",
             step,
@@ -177,7 +183,7 @@ def writer_main(path: str, seconds: float) -> None:
     print(step, flush=True)
 
 
-def ingest(path: Path, seconds: float) -> dict[str, Any]:
+def ingest(path: Path, seconds: float, rate: float = 0.0) -> dict[str, Any]:
     from syllo_tui.app import SylloApp
     from syllo_tui.stream import open_source
 
@@ -211,7 +217,7 @@ def ingest(path: Path, seconds: float) -> dict[str, Any]:
     async def run() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             writer = subprocess.Popen(
-                [sys.executable, __file__, "_writer", str(path), str(seconds)],
+                [sys.executable, __file__, "_writer", str(path), str(seconds), str(rate)],
                 stdout=subprocess.PIPE,
                 text=True,
                 cwd=REPO,
@@ -256,7 +262,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
         mode, *rest = sys.argv[1:]
         if mode == "_writer":
-            writer_main(rest[0], float(rest[1]))
+            writer_main(rest[0], float(rest[1]), float(rest[2]))
             return
         result = cold_state(rest[0]) if mode == "_cold_state" else cold_app(rest[0], int(rest[1]))
         print(json.dumps(result))
@@ -267,6 +273,12 @@ def main() -> None:
         "--dir", type=Path, default=Path("/tmp/syllo-bench"), help="where the big file is cached"
     )
     p.add_argument("--ingest-seconds", type=float, default=10.0, help="how long the writer appends")
+    p.add_argument(
+        "--ingest-rate",
+        type=float,
+        default=1000.0,
+        help="paced writer rate for the latency run (a fast trainer logs ~10-100 events/s)",
+    )
     args = p.parse_args()
 
     big = args.dir / f"events-{args.events}.jsonl"
@@ -283,11 +295,13 @@ def main() -> None:
     app = in_child("_cold_app", str(big), str(last_step))
     print(f"  app (headless):      {json.dumps(app)}", flush=True)
 
-    print(
-        f"\nsustained ingest for {args.ingest_seconds:g}s (writer: a separate process, as fast as it can):"
-    )
-    result = ingest(args.dir / "ingest.jsonl", args.ingest_seconds)
-    print(f"  {json.dumps(result)}")
+    for rate in (0.0, args.ingest_rate):
+        pace = "as fast as it can" if rate == 0 else f"{rate:g} events/s"
+        print(
+            f"\nsustained ingest for {args.ingest_seconds:g}s (writer: a separate process, {pace}):"
+        )
+        result = ingest(args.dir / "ingest.jsonl", args.ingest_seconds, rate)
+        print(f"  {json.dumps(result)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -36,19 +36,138 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train as the config says (resumes automatically)")
     _add_config_args(run)
     run.add_argument("--quiet", action="store_true", help="do not echo the human log to stdout")
+    _add_operations_args(run)
 
-    validate = sub.add_parser("validate", help="check a config and its data without loading model weights")
+    validate = sub.add_parser(
+        "validate", help="check a config and its data without loading model weights"
+    )
     _add_config_args(validate)
     validate.add_argument("--no-data", action="store_true", help="check the config only")
 
     data = sub.add_parser("data", help="generate training data")
     data.add_argument("kind", choices=["syllo"], help="the data generator (syllo: SYLLO puzzles)")
-    data.add_argument("args", nargs=argparse.REMAINDER, help="the generator's own options (see: syllo-train data syllo --help)")
+    data.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        help="the generator's own options (see: syllo-train data syllo --help)",
+    )
 
     model = sub.add_parser("model", help="build a small model locally")
-    model.add_argument("kind", choices=["tiny"], help="tiny: a byte-level BPE tokenizer and a small Llama-style model")
-    model.add_argument("args", nargs=argparse.REMAINDER, help="options (see: syllo-train model tiny --help)")
+    model.add_argument(
+        "kind",
+        choices=["tiny"],
+        help="tiny: a byte-level BPE tokenizer and a small Llama-style model",
+    )
+    model.add_argument(
+        "args", nargs=argparse.REMAINDER, help="options (see: syllo-train model tiny --help)"
+    )
+
+    stop = sub.add_parser(
+        "stop", help="stop a running trainer gracefully (checkpoint, run_end stopped)"
+    )
+    stop.add_argument(
+        "dir",
+        nargs="?",
+        default="status",
+        help="the run's output.dir, or its config file (default: status)",
+    )
+    stop.add_argument(
+        "--now",
+        action="store_true",
+        help="SIGKILL at once (no checkpoint); run_end stopped is still written",
+    )
+    stop.add_argument(
+        "--no-wait", action="store_true", help="send the signal and return without waiting"
+    )
+    stop.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=900.0,
+        metavar="SECONDS",
+        help="how long to wait for a graceful stop (default: 900)",
+    )
+
+    status = sub.add_parser(
+        "status",
+        help="print a run's state; exit 0 running, 1 failed, 2 no run, 3 stale, 4 finished",
+        description="Print a run's state from its status snapshot and lock. Exit code: 0 running, 1 failed, "
+        "2 no run there / usage error, 3 stale (says training, but nothing alive or moving), "
+        "4 finished (completed or stopped).",
+    )
+    status.add_argument(
+        "dir",
+        nargs="?",
+        default="status",
+        help="the run's output.dir, or its config file (default: status)",
+    )
+    status.add_argument(
+        "--stale-after",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="call a live run stale after this long without an event or heartbeat "
+        "(default: the supervisor's --stall-timeout, else 600)",
+    )
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds must be 0 or more")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
+def _add_operations_args(run: argparse.ArgumentParser) -> None:
+    """``run --detach/--supervise`` and the supervisor's patience (docs/operations.md)."""
+    ops = run.add_argument_group("operations (docs/operations.md)")
+    ops.add_argument(
+        "--detach",
+        action="store_true",
+        help="run in the background, in its own session, supervised; output in <output.dir>/trainer.out",
+    )
+    ops.add_argument(
+        "--supervise",
+        action="store_true",
+        help="run under a supervisor that restarts a crashed or hung trainer from its last checkpoint",
+    )
+    ops.add_argument(
+        "--stall-timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="supervisor: no event or heartbeat this long = hung; kill and restart (default: 600)",
+    )
+    ops.add_argument(
+        "--start-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="supervisor: the same until the trainer's first event (default: max(1800, --stall-timeout))",
+    )
+    ops.add_argument(
+        "--max-restarts",
+        type=_count,
+        default=3,
+        metavar="N",
+        help="supervisor: restarts allowed before run_end failed (default: 3)",
+    )
+    ops.add_argument(
+        "--backoff",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="supervisor: wait before the first restart; doubles each time, at most 300 s (default: 5)",
+    )
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -65,9 +184,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg is None:
         return EXIT_BAD_INPUT
+    if args.detach or args.supervise:
+        from syllo_train.supervisor import SuperviseOptions, supervise
+
+        opts = SuperviseOptions(
+            stall_timeout_s=args.stall_timeout,
+            start_timeout_s=args.start_timeout
+            if args.start_timeout is not None
+            else max(1800.0, args.stall_timeout),
+            max_restarts=args.max_restarts,
+            backoff_s=args.backoff,
+            quiet=args.quiet or args.detach,
+        )
+        if args.detach:
+            from syllo_train.ops import detach
+
+            return detach(cfg, args.config, args.overrides, opts)
+        return supervise(cfg, args.config, args.overrides, opts)
     from syllo_train.runner import run
 
-    return run(cfg, echo=None if args.quiet else sys.stdout)
+    return run(cfg, echo=None if args.quiet else sys.stdout, config_path=args.config)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -94,6 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from syllo_train import tiny_model
 
         return tiny_model.main(list(args.args))
+    if args.command == "stop":
+        from syllo_train.ops import stop
+
+        return stop(args.dir, now=args.now, wait=not args.no_wait, timeout_s=args.timeout)
+    if args.command == "status":
+        from syllo_train.ops import status
+
+        return status(args.dir, stale_after_s=args.stale_after)
     parser.print_help()
     return EXIT_BAD_INPUT
 

@@ -24,14 +24,12 @@ import difflib
 import math
 import os
 import re
-import sys
+import tomllib
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
-
-import tomllib
 
 __all__ = [
     "SECTIONS",

@@ -30,6 +30,11 @@ from typing import Any
 #: watchdog reports a stall (config key ``monitor.stall_grace_s``).
 DEFAULT_GRACE_S = 5.0
 
+#: How long a finished watch waits for its ``on_stall`` to return, so that a
+#: stalled result is never handed back while the stall is still being recorded
+#: (bounded: an ``on_stall`` stuck on a hung disk must not stop training).
+REPORT_WAIT_S = 10.0
+
 
 @dataclass
 class GenerationResult:
@@ -61,7 +66,8 @@ class Watch:
 
     ``tokens`` is updated by the stopping criterion after every token (that is
     how the watchdog knows how far a stuck generation got); ``stalled`` turns
-    True, once, when the watchdog has reported this generation.
+    True, once, when the watchdog reports this generation, and ``reported`` is
+    set when its ``on_stall`` has returned.
     """
 
     def __init__(self, label: object, limit_s: float, grace_s: float) -> None:
@@ -71,6 +77,7 @@ class Watch:
         self.fire_at = self.start + limit_s + grace_s
         self.tokens = 0
         self.stalled = False
+        self.reported = threading.Event()
 
 
 class StallWatchdog:
@@ -79,7 +86,9 @@ class StallWatchdog:
     Arm it around one generation with ``with watchdog.watch(label, limit_s):``.
     If the block is still running ``grace_s`` after its limit, ``on_stall`` is
     called with a :class:`StallInfo` from the watchdog's own thread, while the
-    block is still stuck, exactly once per watch. The watchdog cannot stop the
+    block is still stuck, exactly once per watch; leaving a stalled block
+    waits (up to REPORT_WAIT_S) for ``on_stall`` to return, so the caller sees
+    a stalled result only once the stall is recorded. The watchdog cannot stop the
     stuck call (nothing in-process safely can); it makes the stall visible
     live. An exception raised by ``on_stall`` is printed to stderr and the
     thread carries on.
@@ -155,6 +164,8 @@ class StallWatchdog:
         finally:
             with self._cond:
                 self._watches.discard(w)
+            if w.stalled:
+                w.reported.wait(REPORT_WAIT_S)
 
     def _run(self) -> None:
         while True:
@@ -184,6 +195,8 @@ class StallWatchdog:
                 except Exception:
                     print(f"syllo: StallWatchdog on_stall failed for {info}:", file=sys.stderr)
                     traceback.print_exc(file=sys.stderr)
+                finally:
+                    w.reported.set()
 
 
 @functools.cache

@@ -21,8 +21,10 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from syllo_train import faults
 from syllo_train.data import IGNORE_INDEX, EncodedSet, PadCollator
 from syllo_train.generation import GenerationResult, StallInfo, StallWatchdog, run_eval_round
+from syllo_train.heartbeat import Heartbeat
 from syllo_train.matching import is_match
 from syllo_train.reporter import Reporter
 
@@ -89,6 +91,7 @@ class SylloMonitor(TrainerCallback):
         self.last_train_loss: float | None = None
         self.last_eval_step = -1
         self.stop_requested: str | None = None  # set by the signal handler
+        self._stop_announced = False  # the handler takes no lock, so the note is written here
         # Throughput bookkeeping (host-side ints and clocks only).
         self.t_start = time.time()
         self.window_t0 = time.perf_counter()
@@ -98,8 +101,9 @@ class SylloMonitor(TrainerCallback):
         self.last_eval_seconds = 0.0
         self.steps_per_s: float | None = None
         self.watchdog = StallWatchdog(self._on_stall, grace_s=cfg.monitor.stall_grace_s)
-        self._stalled: set[int] = set()
         self._eval_step = 0
+        # Issue #8 hook: the supervisor's "still alive" signal (syllo_train/heartbeat.py).
+        self.heartbeat = Heartbeat(reporter.out_dir, enabled=reporter.enabled)
 
     # ---- hooks called by SylloTrainer -------------------------------------------------
 
@@ -136,7 +140,15 @@ class SylloMonitor(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         step = state.global_step
+        self.heartbeat.beat()  # issue #8 hook: at most one utime a second
+        faults.at_step_end(step)  # issue #8 hook: test-only SYLLO_FAULT; a no-op without it
         if self.stop_requested:
+            if not self._stop_announced:
+                self._stop_announced = True
+                self.reporter.note(
+                    f"received {self.stop_requested}: saving a checkpoint at step {step}, then stopping "
+                    "(send it again to exit at once)"
+                )
             # Finish this step, save it, stop: no eval on the way out.
             control.should_save = True
             control.should_training_stop = True
@@ -297,12 +309,12 @@ class SylloMonitor(TrainerCallback):
     def _generate_samples(self, model: Any, step: int) -> list[dict[str, Any]]:
         mon = self.cfg.monitor
         self._eval_step = step
-        self._stalled = set()
         prompts = [self.val_set.prompt_ids[i] for i in self.eval_prompt_ids]
         samples: list[dict[str, Any]] = []
 
         def on_result(k: int, res: GenerationResult) -> None:
             samples.append(self._sample_record(k, res))
+            self.heartbeat.beat()  # issue #8 hook: alive between eval generations
 
         run_eval_round(
             model,
@@ -324,17 +336,18 @@ class SylloMonitor(TrainerCallback):
         match = is_match(res.output, ex.golden, self.cfg.monitor.match)
         if match:
             counters.matches += 1
-        if res.timed_out and k not in self._stalled:
+        if res.timed_out and not res.stalled:  # a stall was reported live by the watchdog
             counters.timeouts += 1
             self.reporter.emit(
                 "timeout",
                 self._eval_step,
                 sample=k,
-                limit_s=self.cfg.monitor.generation_timeout_s,
+                limit_s=res.limit_s,  # a round budget may have shortened it
                 elapsed_s=round(res.seconds, 4),
                 tokens=res.tokens,
                 partial=res.partial,
                 stall=False,
+                skipped=res.skipped,  # the round budget was spent before this sample
             )
         return {
             "sample": k,
@@ -353,7 +366,6 @@ class SylloMonitor(TrainerCallback):
     def _on_stall(self, info: StallInfo) -> None:
         """Runs on the watchdog thread while one forward pass is stuck: record it now."""
         k = int(info.label) if isinstance(info.label, int) else -1
-        self._stalled.add(k)
         counters = self.reporter.counters
         counters.timeouts += 1
         counters.stalls += 1

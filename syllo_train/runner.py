@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -231,13 +232,27 @@ class _StopSignals:
 
 
 def threading_main() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
-def run(cfg: Config, *, echo: TextIO | None = sys.stdout) -> int:
+def run(cfg: Config, *, echo: TextIO | None = sys.stdout, config_path: str | None = None) -> int:
     """Run training as configured; returns the process exit code."""
+    # Issue #8 hook: one trainer per output folder (syllo_train/lock.py), refused before any work;
+    # under a supervisor this adopts the lock it lends (SYLLO_LOCK).
+    from syllo_train.lock import LockError, RunLock
+
+    try:
+        lock = RunLock.for_run(cfg, config_path=config_path)
+    except LockError as exc:
+        print(f"syllo-train: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    try:
+        return _run_locked(cfg, echo=echo)
+    finally:
+        lock.release()
+
+
+def _run_locked(cfg: Config, *, echo: TextIO | None) -> int:
     t_start = time.time()
     try:
         prepared = _prepare(cfg)
@@ -332,16 +347,22 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
     step_now = p.plan.step
 
     def request_stop(name: str) -> None:
+        # A handler runs on the main thread, which may be inside a log write holding
+        # its lock (e.g. blocked on a full stdout pipe): set a flag, take no lock.
+        # The monitor announces the stop from the training loop.
         monitor.stop_requested = name
-        reporter.note(f"received {name}: finishing this step, saving a checkpoint, then stopping (again to exit at once)")
 
     def exit_now(name: str, signum: int) -> None:
-        # Best effort only: the lock may be held by the interrupted thread.
-        try:
-            reporter.emit("run_end", step_now, status="stopped", reason=f"second {name}: exited at once",
-                          elapsed_s=round(time.time() - t_start, 3))
-        finally:
-            os._exit(128 + signum)
+        # Best effort only: the interrupted main thread may hold a writer lock, so
+        # the last event is written from another thread, and we exit either way.
+        def last_event() -> None:
+            reporter.emit("run_end", monitor_step(reporter, step_now), status="stopped",
+                          reason=f"second {name}: exited at once", elapsed_s=round(time.time() - t_start, 3))
+
+        writer = threading.Thread(target=last_event, daemon=True)
+        writer.start()
+        writer.join(timeout=2.0)
+        os._exit(128 + signum)
 
     signals = _StopSignals(request_stop, exit_now)
     signals.install()

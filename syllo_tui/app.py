@@ -49,7 +49,7 @@ REDRAW_INTERVAL_S = 0.1
 
 #: Live events kept for replay onto the history state when it is ready; past
 #: this the history is not merged (the screen keeps the cold-open state).
-MAX_REPLAY_EVENTS = 200_000
+MAX_REPLAY_EVENTS = 10_000
 
 
 class EventsArrived(Message):

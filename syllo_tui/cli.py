@@ -97,7 +97,7 @@ def _stale(value: float | None) -> dict[str, float]:
 
 
 def _once(spec: str, *, tz: timezone | None, stale_after_s: float | None) -> int:
-    from syllo_tui.follower import TAIL_EVENTS, TAIL_WANT_TYPES
+    from syllo_tui.follower import cold_open_events
     from syllo_tui.render import summary
     from syllo_tui.state import RunState
     from syllo_tui.stream import EventTail, StdinTail
@@ -120,7 +120,7 @@ def _once(spec: str, *, tz: timezone | None, stale_after_s: float | None) -> int
             )
         try:
             with EventTail(spec) as tail:
-                state.apply_all(tail.seek_tail(want_types=TAIL_WANT_TYPES, max_events=TAIL_EVENTS))
+                state.apply_all(cold_open_events(tail))
                 state.note_malformed(tail.malformed_total)
         except OSError as exc:
             return _error(f"{spec}: cannot read: {exc.strerror or exc}")

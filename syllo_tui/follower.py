@@ -15,23 +15,33 @@ already shows the current state.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from syllo_train.events import decode_event
 from syllo_tui.state import RunState
 from syllo_tui.stream import EventSource, EventTail, History, ReadResult
 
 #: Event types worth finding behind the cold-open window: they carry state
-#: (model and total steps, the last checkpoint, the last eval, a resume) that
-#: log events do not repeat.
-TAIL_WANT_TYPES: Collection[str] = ("run_start", "checkpoint", "eval", "resume")
+#: (the last checkpoint, the last eval) that log events do not repeat. The
+#: run_start is read from the head of the file instead (``read_head_event``):
+#: a backwards search for it would cross the whole file.
+TAIL_WANT_TYPES: Collection[str] = ("checkpoint", "eval")
 
 #: Events read backwards on a cold open: enough for the examples and the event
 #: log around the current step.
 TAIL_EVENTS = 2000
+
+#: How far behind the cold-open window to search for TAIL_WANT_TYPES; a
+#: missing type (a run that never saved) must not cost a scan of 1 GB.
+TAIL_SCAN_BYTES = 64 << 20
+
+#: The first line of an events file longer than this is not looked at.
+HEAD_BYTES = 1 << 20
 
 #: Bytes per poll: one batch the UI folds in a few milliseconds.
 POLL_BYTES = 512 << 10
@@ -116,8 +126,8 @@ class Follower:
         if self.cold_open and isinstance(source, EventTail):
             try:
                 before = source.malformed_total
-                events = source.seek_tail(want_types=TAIL_WANT_TYPES, max_events=TAIL_EVENTS)
-                history = source.history() if events else None
+                events = cold_open_events(source)
+                history = source.history() if source.start_offset > 0 else None
                 self._hand_over(
                     Batch(
                         ReadResult(events=events, malformed=source.malformed_total - before),
@@ -176,6 +186,38 @@ class Follower:
             self.watch_error = (
                 f"file notifications off ({exc}); polling every {self.poll_interval_s:g}s"
             )
+
+
+def read_head_event(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The first line of ``path`` as an event, or None (missing, empty, not an event)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except FileNotFoundError:
+        return None
+    line, newline, _ = head.partition(b"\n")
+    if not newline:
+        return None  # no complete first line (yet)
+    try:
+        event = decode_event(line)
+    except ValueError:
+        return None  # counted as malformed by whoever reads the whole file
+    return event if isinstance(event, dict) and isinstance(event.get("type"), str) else None
+
+
+def cold_open_events(tail: EventTail) -> list[dict[str, Any]]:
+    """The events that rebuild the current state: the file's tail, plus its run_start.
+
+    Moves ``tail`` to the end of the file (following continues from there).
+    """
+    events = tail.seek_tail(
+        want_types=TAIL_WANT_TYPES, max_events=TAIL_EVENTS, scan_bytes=TAIL_SCAN_BYTES
+    )
+    if tail.start_offset > 0 and not any(e.get("type") == "run_start" for e in events):
+        first = read_head_event(tail.path)
+        if first is not None and first.get("type") == "run_start":
+            events.insert(0, first)
+    return events
 
 
 def fold_history(

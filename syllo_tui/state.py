@@ -52,15 +52,17 @@ _PROGRESS_TYPES = frozenset({"run_start", "resume", "log", "eval", "timeout", "c
 
 def _int(d: Mapping[str, Any], key: str) -> int | None:
     v = d.get(key)
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
+    # ``type() is`` rather than isinstance: JSON gives exact types, and bool is no int here.
+    return v if type(v) is int else None
 
 
 def _num(d: Mapping[str, Any], key: str) -> float | None:
     v = d.get(key)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
+    if type(v) is float:
+        return v if math.isfinite(v) else None
+    if type(v) is int:
+        return float(v)
+    return None
 
 
 def _str(d: Mapping[str, Any], key: str) -> str | None:

@@ -198,8 +198,11 @@ class Tail(NamedTuple):
 class EventSource(Protocol):
     """What the TUI needs from a source: ``EventTail`` and ``StdinTail`` both provide it."""
 
-    malformed_total: int
-    malformed_by_reason: dict[str, int]
+    @property
+    def malformed_total(self) -> int: ...
+
+    @property
+    def malformed_by_reason(self) -> dict[str, int]: ...
 
     def poll(self, max_bytes: int = ...) -> ReadResult: ...
 
@@ -298,7 +301,7 @@ def _scan_types(
                 below[name] = line_start  # the rest of that line is not an event of this type
         if start == floor:
             break
-        end = start  # overlap so a name cut by the block edge is still seen
+        end = start + overlap  # overlap so a name cut by the block edge is still seen
     return found
 
 
@@ -387,6 +390,7 @@ class EventTail:
             raise ValueError(f"start must be 'begin', 'end' or an offset >= 0, not {start!r}")
         self.path = Path(path)
         self.resets = 0  # how many times the file was truncated/replaced
+        self._closed = False
         self._parser = _LineParser(max_line_bytes)
         self._fd: int | None = None
         self._ident: tuple[int, int] | None = None
@@ -433,12 +437,18 @@ class EventTail:
         Raises OSError only for errors other than the file being absent
         (e.g. permission denied); the message names the path.
         """
+        if self._closed:  # e.g. a follower thread's last poll racing the app's shutdown
+            return ReadResult()
         reset = self._sync()
         if self._fd is None:
             return ReadResult(reset=reset)
+        size = os.fstat(self._fd).st_size
+        if size <= self._read_off:
+            return ReadResult(reset=reset)
         before = self._parser.malformed_total
         old_offset = self.offset
-        data = os.pread(self._fd, max_bytes, self._read_off)
+        # Ask only for what is there: pread allocates the whole request up front.
+        data = os.pread(self._fd, min(max_bytes, size - self._read_off), self._read_off)
         self._read_off += len(data)
         events = self._parser.feed(data)
         if self.offset != old_offset:
@@ -447,7 +457,7 @@ class EventTail:
             events=events,
             reset=reset,
             malformed=self._parser.malformed_total - before,
-            more=len(data) == max_bytes,
+            more=self._read_off < size,
         )
 
     def seek_tail(
@@ -496,7 +506,8 @@ class EventTail:
         )
 
     def close(self) -> None:
-        """Close the file; the tail cannot be polled afterwards."""
+        """Close the file; ``poll()`` returns nothing afterwards (it does not reopen)."""
+        self._closed = True
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -170,13 +170,17 @@ def run_syllo() -> RunSyllo:
     return run
 
 
-def start_syllo(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
-    """Start the CLI in the background (for signal tests); output goes to files in cwd."""
+def start_syllo(*args: str | Path, cwd: Path, stdout: Any = None) -> subprocess.Popen[str]:
+    """Start the CLI in the background (for signal tests).
+
+    Output goes to ``stdout.txt``/``stderr.txt`` in cwd, or stdout to ``stdout``
+    when given (e.g. ``subprocess.PIPE``).
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "syllo_train", *map(str, args)],
         cwd=cwd,
         env={**os.environ, **SUBPROCESS_ENV},
-        stdout=open(Path(cwd) / "stdout.txt", "a"),  # the child owns the file
+        stdout=open(Path(cwd) / "stdout.txt", "a") if stdout is None else stdout,
         stderr=open(Path(cwd) / "stderr.txt", "a"),
         text=True,
     )
@@ -184,7 +188,7 @@ def start_syllo(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
 
 @pytest.fixture(scope="session")
 def start_syllo_bg() -> Callable[..., subprocess.Popen[str]]:
-    """``start_syllo_bg(*args, cwd) -> Popen``: the CLI in the background, output in cwd/std*.txt."""
+    """``start_syllo_bg(*args, cwd, stdout=None) -> Popen``: the CLI in the background."""
     return start_syllo
 
 

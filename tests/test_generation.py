@@ -349,6 +349,20 @@ def test_watchdog_survives_a_failing_callback(capfd: pytest.CaptureFixture[str])
     assert "on_stall failed" in err and "OSError: disk full" in err
 
 
+def test_stalled_watch_ends_only_after_on_stall_returned() -> None:
+    recorded: list[object] = []
+
+    def slow_on_stall(info: StallInfo) -> None:
+        time.sleep(0.3)  # e.g. a write to a slow disk
+        recorded.append(info.label)
+
+    with StallWatchdog(slow_on_stall, grace_s=0.05, poll_s=0.01) as wd:
+        with wd.watch("stuck", 0.05) as w:
+            time.sleep(0.15)  # the stuck call returns while on_stall is still writing
+        # A caller that sees a stalled result can rely on the stall being recorded.
+        assert w.stalled and recorded == ["stuck"]
+
+
 def test_watchdog_quiet_when_in_time() -> None:
     fired: list[StallInfo] = []
     with StallWatchdog(fired.append, grace_s=0.1, poll_s=0.01) as wd:

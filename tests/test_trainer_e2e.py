@@ -548,3 +548,65 @@ def test_sigterm_saves_and_stops(sigterm_run: tuple[Path, int, list[dict[str, An
     assert not [e for e in events if e["type"] == "eval"]  # no eval on the way out
     assert "SIGTERM" in end["reason"]
     assert "received SIGTERM" in (cwd / "status" / "train.log").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["once", "twice"])
+def test_sigterm_while_stdout_is_blocked_does_not_hang(
+    signals: int,
+    tmp_path: Path,
+    make_config: Callable[..., Path],
+    start_syllo_bg: Any,
+    read_events: Any,
+) -> None:
+    """SIGTERM while the trainer is blocked writing the human log to a full stdout pipe.
+
+    A stalled reader (``syllo-train run | slow-consumer``) leaves the main thread
+    inside the human log's write, holding its lock, when the signal arrives;
+    the handler runs on that same thread, so it must not need the lock, or the
+    process hangs forever. Once: it stops cleanly when the reader catches up.
+    Twice: it exits at once (128 + 15) even though the reader never does.
+    """
+    import fcntl
+    import threading
+
+    cfg = make_config(
+        tmp_path,
+        train={"max_steps": 5000, "save_steps": 100000},
+        monitor={"log_steps": 1, "eval_steps": 0, "eval_samples": 0, "eval_at_end": False},
+    )
+    events_path = tmp_path / "status" / "events.jsonl"
+    proc = start_syllo_bg("run", cfg, cwd=tmp_path, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    # The smallest pipe Linux allows: a few log blocks fill it.
+    fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+    try:
+        _wait_for(lambda: _has_event(events_path, "log", min_step=3), proc, 120, "log events")
+        # Blocked: the event file stops growing while nobody reads stdout.
+        size, still_since = -1, time.monotonic()
+        while time.monotonic() - still_since < 1.5:
+            now = events_path.stat().st_size
+            if now != size:
+                size, still_since = now, time.monotonic()
+            assert proc.poll() is None, "the trainer exited while its stdout was full"
+            time.sleep(0.1)
+        for _ in range(signals):
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)  # let the handler run while the write is still blocked
+        if signals == 1:
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            "the trainer hung after SIGTERM (a lock taken in the signal handler?)"
+        ) from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = read_events(events_path)  # whole lines only, even after an exit at once
+    if signals == 2:
+        assert code == 128 + signal.SIGTERM
+        return
+    assert code == 0
+    assert events[-1]["type"] == "run_end" and events[-1]["status"] == "stopped"
+    assert events[-2]["type"] == "checkpoint" and events[-2]["step"] == events[-1]["step"]

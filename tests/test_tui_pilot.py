@@ -323,3 +323,33 @@ async def test_help_lists_every_key_and_q_quits(tmp_path: Path) -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_long_texts_scroll_and_stale_runs_say_so(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    run = eventgen.mid_run(path, step=100)
+    long_prompt = "\n".join(f"line {i:03d}" for i in range(200))
+    example = {
+        "index": 1,
+        "prompt": long_prompt,
+        "golden": "g",
+        "prompt_tokens": 900,
+        "golden_tokens": 1,
+    }
+    run.log(110, example={**example, "loss": 0.5})
+    last = run.w.now
+    app = make_app(path, clock=lambda: last + 600, tz=timezone.utc)  # 10 minutes of silence
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, lambda: app.state.step == 110)
+        assert "◌ stale: no event for 10m00s" in screen_text(app)
+        prompt = app.query_one("#prompt", TextPane)
+        await pilot.press("shift+tab", "shift+tab")  # from the model pane to the prompt pane
+        assert app.focused is prompt
+        assert "line 000" in screen_text(app)
+        await pilot.press("pagedown", "pagedown")
+        await pilot.pause()
+        assert prompt.scroll_y > 0
+        assert "line 000" not in screen_text(app)
+        await pilot.press("end")
+        await pilot.pause()
+        assert "line 199" in screen_text(app)

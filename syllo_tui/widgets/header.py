@@ -30,13 +30,6 @@ class RunHeader(Widget):
         if st is None:
             return Text("syllo", style="bold")
         status = st.display_status(self._now)
-        line1 = Text(end="")
-        line1.append(" syllo ", style="bold reverse")
-        line1.append(" run ", style=STYLES["label"])
-        line1.append_text(plain(st.run_id or "–", "bold"))
-        line1.append("  model ", style=STYLES["label"])
-        line1.append_text(plain(st.model or "–"))
-        line1.append("  ")
         label = status
         if status == "stale" and st.last_ts is not None:
             label = f"stale: no event for {fmt_duration(self._now - st.last_ts)}"
@@ -44,7 +37,15 @@ class RunHeader(Widget):
             label = f"waiting for {self._waiting_for}"
         elif status in ("stopped", "failed") and st.end_reason:
             label = f"{status}: {st.end_reason}"
+        # Status first: on a narrow terminal the model name is what gets cut.
+        line1 = Text(end="")
+        line1.append(" syllo ", style="bold reverse")
+        line1.append(" ")
         line1.append_text(plain(f"{STATUS_ICONS.get(status, '?')} {label}", STYLES.get(status, "")))
+        line1.append("  run ", style=STYLES["label"])
+        line1.append_text(plain(st.run_id or "–", "bold"))
+        line1.append("  model ", style=STYLES["label"])
+        line1.append_text(plain(st.model or "–"))
         line1.truncate(width, overflow="ellipsis")
 
         step = "–" if st.step is None else f"{st.step:,}"

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 #: Keys handled by the focused pane itself (Textual's scroll bindings).
 PANE_KEYS: list[tuple[str, str]] = [
-    ("tab / shift+tab", "move between the prompt, golden, model and event-log panes"),
+    ("tab / shift+tab", "move between the panes (prompt, golden, model, events)"),
     ("↑ ↓ PgUp PgDn", "scroll the focused pane"),
     ("Home / End", "top / bottom of the focused pane"),
 ]
