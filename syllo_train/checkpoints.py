@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,26 @@ def settings_hash(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def write_marker(ckpt_dir: Path, *, step: int, run_id: str, fingerprint: Fingerprint, settings: dict[str, Any]) -> None:
+def write_marker(
+    ckpt_dir: Path,
+    *,
+    step: int,
+    run_id: str,
+    fingerprint: Fingerprint,
+    settings: dict[str, Any],
+    counters: dict[str, Any] | None = None,
+) -> None:
     """Mark ``ckpt_dir`` complete (call only after everything else in it is written)."""
     write_json_atomic(
         ckpt_dir / MARKER_NAME,
-        {"step": step, "run_id": run_id, "fingerprint": fingerprint.as_dict(), "settings": settings},
+        {
+            "step": step,
+            "run_id": run_id,
+            "fingerprint": fingerprint.as_dict(),
+            "settings": settings,
+            # The run's counters as of this step, so a resumed run continues the totals.
+            "counters": counters or {},
+        },
         fsync=True,
     )
 
@@ -75,6 +90,7 @@ class ResumePlan:
     checkpoint: Path | None  # None: start from scratch
     step: int
     skipped: list[str]  # messages about incomplete checkpoints passed over
+    counters: dict[str, Any] = field(default_factory=dict)  # cumulative counters at that checkpoint
 
 
 def plan_resume(output_dir: Path, mode: str, fingerprint: Fingerprint, settings: dict[str, Any]) -> ResumePlan:
@@ -119,7 +135,8 @@ def plan_resume(output_dir: Path, mode: str, fingerprint: Fingerprint, settings:
                 f"{path} was trained with different settings{changed}; resuming would mix two configurations. "
                 f"Restore those settings to resume, or start fresh. {fresh_hint}"
             )
-        return ResumePlan(path, int(marker.get("step", step)), skipped)
+        counters = marker.get("counters") if isinstance(marker.get("counters"), dict) else {}
+        return ResumePlan(path, int(marker.get("step", step)), skipped, counters)
     return ResumePlan(None, 0, skipped)
 
 

@@ -57,12 +57,19 @@ class SylloTrainer(Trainer):
         super()._save_checkpoint(model, trial)
         step = self.state.global_step
         path = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{step}"
+        counters = self.monitor.reporter.counters
+        if self.monitor.is_main:
+            counters.checkpoints += 1
         if self.args.should_save:
             write_marker(
-                path, step=step, run_id=self.monitor.reporter.run_id, fingerprint=self.fingerprint, settings=self.settings
+                path,
+                step=step,
+                run_id=self.monitor.reporter.run_id,
+                fingerprint=self.fingerprint,
+                settings=self.settings,
+                counters=counters.as_dict(),
             )
         seconds = time.perf_counter() - t0
         self.monitor.add_excluded(seconds)
         if self.monitor.is_main:
-            self.monitor.reporter.counters.checkpoints += 1
             self.monitor.reporter.emit("checkpoint", step, path=str(path), seconds=round(seconds, 3))

@@ -72,7 +72,16 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True  # it exists; it is someone else's
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A dead process its parent has not reaped yet (Linux: state Z in /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (macOS): trust kill(0)
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def describe(info: dict[str, Any] | None) -> str:
@@ -203,7 +212,7 @@ class FolderLock:
                 if attempt == tries - 1:
                     holder = read_lock(folder)
                     raise LockBusy(
-                        f"{folder} is in use by another trainer: {describe(holder)}. "
+                        f"{folder}/ is in use by another trainer: {describe(holder)}. "
                         f"Watch it with `syllo-train status {folder}`, stop it with `syllo-train stop {folder}`, "
                         "or give this run another output folder.",
                         holder,
@@ -333,14 +342,10 @@ def run_folders(cfg: Any) -> list[Path]:
 
 
 class RunLock:
-    """The locks of one run (``output.dir`` and the checkpoint folder); ``primary`` is output.dir's."""
+    """The locks of one run: ``output.dir``'s first, then the checkpoint folder's (none on ranks > 0)."""
 
     def __init__(self, locks: list[FolderLock]) -> None:
         self.locks = locks
-
-    @property
-    def primary(self) -> FolderLock:
-        return self.locks[0]
 
     @property
     def fds(self) -> tuple[int, ...]:
@@ -400,7 +405,13 @@ class RunLock:
         config_path: str | os.PathLike[str] | None = None,
         notify: Notify = _stderr,
     ) -> RunLock:
-        """The trainer's lock: the one its supervisor lent it, else its own."""
+        """The trainer's lock: the one its supervisor lent it, else its own.
+
+        Under torchrun only global rank 0 (the one writer) locks; the other
+        ranks of the same run must not be refused.
+        """
+        if os.environ.get("RANK", "0") != "0":
+            return cls([])
         inherited = cls.from_env(cfg)
         if inherited is not None:
             return inherited

@@ -58,10 +58,17 @@ def resolve_folder(target: str | os.PathLike[str]) -> Path:
     """The run's output folder from a folder or a config file (its ``output.dir``)."""
     path = Path(target)
     if path.is_file() and path.suffix == ".toml":
-        from syllo_train.config import load_config
+        from syllo_train.config import ConfigError, load_config
 
-        return Path(load_config(path).output.dir)
+        try:
+            return Path(load_config(path).output.dir)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
     return path
+
+
+class UsageError(ValueError):
+    """A bad argument to stop/status (exit code 2)."""
 
 
 # --- detach --------------------------------------------------------------------------------------
@@ -145,6 +152,11 @@ def detach(
         if info.get("pid") == child.pid:  # the supervisor has adopted the lock
             break
         time.sleep(0.05)
+    else:
+        _err(
+            f"warning: the background supervisor (pid {child.pid}) has not reported in {wait_s:g} s; "
+            f"check {out_path} and `syllo-train status {out_dir}`"
+        )
     # We never wait for it (it lives on in its own session); a set returncode keeps
     # Popen from warning that a child was left running.
     child.returncode = 0
@@ -178,7 +190,11 @@ def stop(
     timeout_s: float = 900.0,
 ) -> int:
     """``syllo-train stop``: 0 stopped (or nothing was running), 1 still alive after the wait, 2 usage, 3 stale."""
-    folder = resolve_folder(target)
+    try:
+        folder = resolve_folder(target)
+    except UsageError as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
     if not folder.is_dir():
         _err(f"error: {folder}: no such folder; pass a run's output.dir (or its config file)")
         return EXIT_USAGE
@@ -362,7 +378,8 @@ def assess(folder: Path, *, stale_after_s: float | None = None) -> tuple[int, st
         activity = max(
             filter(None, [last_beat(folder), _mtime(folder / EVENTS_NAME)]), default=None
         )
-        started = float(info.get("started_at") or 0.0)
+        # The current trainer's start (a restart reloads the model: start-timeout again).
+        started = float(info.get("trainer_started_at") or info.get("started_at") or 0.0)
         since = max(activity or 0.0, started)
         silent = time.time() - since
         if stale_after_s is not None:
@@ -408,6 +425,8 @@ def summary(folder: Path, code: int, state: str, notes: list[str]) -> str:
         c = snap.get("counters") or {}
         ckpt = snap.get("last_checkpoint") or {}
         ckpt_text = "none yet"
+        if snap.get("resumed_from"):  # a resumed trainer's snapshot starts without one
+            ckpt_text = f"none since the resume from {snap['resumed_from']}"
         if ckpt.get("path"):
             ago = (
                 f", {_dur(time.time() - ckpt['ts'])} ago"
@@ -432,7 +451,11 @@ def summary(folder: Path, code: int, state: str, notes: list[str]) -> str:
 
 def status(target: str | os.PathLike[str], *, stale_after_s: float | None = None) -> int:
     """``syllo-train status``: print the summary; the exit code is in STATUS_CODES."""
-    folder = resolve_folder(target)
+    try:
+        folder = resolve_folder(target)
+    except UsageError as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
     if not folder.is_dir():
         _err(f"error: {folder}: no such folder; pass a run's output.dir (or its config file)")
         return EXIT_USAGE

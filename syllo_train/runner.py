@@ -32,6 +32,7 @@ from syllo_train.data import (
     seeded_subset,
     split_train_val,
 )
+from syllo_train.events import Counters
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -242,6 +243,13 @@ def run(cfg: Config, *, echo: TextIO | None = sys.stdout, config_path: str | Non
     from syllo_train.lock import LockError, RunLock
 
     try:
+        # Before the lock creates them: an unusable folder is refused naming its key.
+        check_writable(cfg.output.dir, "output.dir")
+        check_writable(cfg.train.output_dir, "train.output_dir")
+    except InputError as exc:
+        print(f"syllo-train: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
         lock = RunLock.for_run(cfg, config_path=config_path)
     except LockError as exc:
         print(f"syllo-train: error: {exc}", file=sys.stderr)
@@ -332,6 +340,9 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
     if p.data.skipped:
         reporter.note(f"⚠️ skipped {len(p.data.skipped)} bad records (data.on_bad_record = \"skip\"); first: "
                       + "; ".join(f"{src}: {why}" for src, why in p.data.skipped[:3]))
+    if p.plan.counters:
+        # Continue the run's totals from the checkpoint (events after it were redone).
+        reporter.writer.counters = Counters.from_dict(p.plan.counters)
     max_steps = cfg.train.max_steps
     monitor = SylloMonitor(
         reporter,

@@ -197,6 +197,8 @@ class Supervisor:
         self.events_path = self.out_dir / EVENTS_NAME
         self.child: subprocess.Popen[bytes] | None = None
         self.stop_signal: str | None = None
+        self._signals: list[signal.Signals] = []  # received, not yet passed on
+        self._forwarded = 0
         self.t0 = time.time()
 
     def log(self, text: str) -> None:
@@ -205,18 +207,22 @@ class Supervisor:
     # ---- signals --------------------------------------------------------------------------------
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        first = self.stop_signal is None
+        # Only note it here; the watch loop passes it on (a child may be starting right now).
         self.stop_signal = signal.Signals(signum).name
-        child = self.child
-        if child is not None and child.returncode is None:
-            # The trainer's own handler: first = finish the step, save, stop; second = exit at once.
-            forward = signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
+        self._signals.append(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+    def _forward_signals(self, child: subprocess.Popen[bytes]) -> None:
+        """Pass pending stop signals to the trainer, whose own handler does the work:
+        the first finishes the step, saves and stops; a second exits at once."""
+        while self._signals:
+            sig = self._signals.pop(0)
+            if self._forwarded == 0:
+                self.log(f"received {self.stop_signal}: stopping the trainer (no restart)")
+            self._forwarded += 1
             try:
-                os.kill(child.pid, forward)
+                os.kill(child.pid, sig)
             except ProcessLookupError:
                 pass
-        if first:
-            self.log(f"received {self.stop_signal}: stopping the trainer (no restart)")
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -255,7 +261,8 @@ class Supervisor:
                 if attempt == 0:
                     return EXIT_BAD_INPUT  # nothing was written: the trainer said why on stderr
                 return self._end_failed(
-                    f"the restarted trainer refused its input (exit 2): {outcome.reason}"
+                    f"the restarted trainer refused its input (exit 2): {outcome.reason}",
+                    "TrainerFailed",
                 )
             if restarts >= self.opts.max_restarts:
                 break
@@ -277,7 +284,8 @@ class Supervisor:
                 return self._end_stopped(f"{self.stop_signal} received while waiting to restart")
         return self._end_failed(
             f"{outcome.reason}; restart budget spent ({restarts} of --max-restarts "
-            f"{self.opts.max_restarts} used)"
+            f"{self.opts.max_restarts} used)",
+            "RestartBudgetSpent",
         )
 
     def _sleep(self, seconds: float) -> bool:
@@ -289,7 +297,7 @@ class Supervisor:
             time.sleep(min(self.opts.poll_s, max(0.0, end - time.monotonic())))
         return not self.stop_signal
 
-    def _end_failed(self, reason: str) -> int:
+    def _end_failed(self, reason: str, error_type: str) -> int:
         self.log(f"giving up: {reason}")
         if tail_events(self.events_path):
             record_end(
@@ -297,13 +305,18 @@ class Supervisor:
                 "failed",
                 reason,
                 elapsed_s=time.time() - self.t0,
-                error=("RestartBudgetSpent" if "budget" in reason else "TrainerFailed", reason),
+                error=(error_type, reason),
             )
         return EXIT_FAILED
 
     def _end_stopped(self, reason: str) -> int:
+        """Record ``run_end`` stopped unless the trainer ended the run itself (a crash's failed end is
+        superseded: the stop came instead of the restart)."""
         tail = tail_events(self.events_path)
-        if tail and tail[-1].get("type") != "run_end":
+        last = tail[-1] if tail else {}
+        if tail and not (
+            last.get("type") == "run_end" and last.get("status") in ("stopped", "completed")
+        ):
             record_end(self.out_dir, "stopped", reason, elapsed_s=time.time() - self.t0)
         return EXIT_OK
 
@@ -374,6 +387,7 @@ class Supervisor:
         self.lock.update(
             trainer_pid=child.pid,
             trainer_pgid=child.pid,
+            trainer_started_at=round(time.time(), 3),
             attempt=attempt,
             restarts=restarts,
             state="running",
@@ -381,6 +395,7 @@ class Supervisor:
         seen, last_change, wrote = self._activity(), time.monotonic(), False
         hang: str | None = None
         while child.poll() is None:
+            self._forward_signals(child)
             now_seen = self._activity()
             if now_seen != seen:
                 seen, last_change = now_seen, time.monotonic()

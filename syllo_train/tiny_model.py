@@ -78,8 +78,11 @@ def build_tokenizer(texts: Iterable[str], *, vocab_size: int = 512, chat_templat
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    # With a chat template the end of a turn is the end of an answer: make it EOS
+    # so generation stops there, as chat models' tokenizers do.
+    eos = "<|im_end|>" if chat_template is not None else EOS
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token=PAD, bos_token=BOS, eos_token=EOS, model_max_length=2048
+        tokenizer_object=tok, pad_token=PAD, bos_token=BOS, eos_token=eos, model_max_length=2048
     )
     if chat_template is not None:
         fast.chat_template = chat_template

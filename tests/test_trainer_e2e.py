@@ -374,7 +374,9 @@ def _wait_for(
         time.sleep(0.02)
     proc.kill()
     proc.wait()
-    raise AssertionError(f"gave up waiting for {what} (exit code {proc.returncode})")
+    stderr = Path(str(proc.args[-1])).parent / "stderr.txt"  # the config sits in the run's cwd
+    tail = stderr.read_text(errors="replace")[-3000:] if stderr.exists() else ""
+    raise AssertionError(f"gave up waiting for {what} (exit code {proc.returncode})\n{tail}")
 
 
 def _has_event(path: Path, etype: str, min_step: int = 0) -> bool:
@@ -478,6 +480,15 @@ def test_resume_continues_from_last_checkpoint(kill_resume: KillResume) -> None:
     )
     snap = json.loads((kill_resume.cwd / "status" / "training_status.json").read_text())
     assert (snap["status"], snap["step"]) == ("completed", KILL_MAX_STEPS)
+    # Counters continue the run's totals from the checkpoint across the seam.
+    ckpt_event = next(
+        e for e in kill_resume.killed if e["type"] == "checkpoint" and e["step"] == n
+    )
+    first_after = next(e for e in r if "counters" in e)
+    assert first_after["counters"]["checkpoints"] >= ckpt_event["counters"]["checkpoints"] >= 1
+    final = r[-1]["counters"]
+    saves_after = sum(1 for e in r if e["type"] == "checkpoint")
+    assert final["checkpoints"] == ckpt_event["counters"]["checkpoints"] + saves_after
 
 
 def test_incomplete_checkpoint_is_skipped_with_a_message(kill_resume: KillResume) -> None:

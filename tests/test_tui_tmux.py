@@ -69,12 +69,21 @@ class Tmux:
         raise AssertionError(f"{message}; the screen:\n{self.screen()}")
 
     def wait_dead(self, timeout: float = 10) -> int:
+        """Wait for the TUI to exit; return its exit status."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.pane("#{pane_dead}") == "1":
-                return int(self.pane("#{pane_dead_status}"))
+            # tmux marks the pane dead a moment before it records the status.
+            if self.pane("#{pane_dead}") == "1" and (status := self.pane("#{pane_dead_status}")):
+                return int(status)
             time.sleep(0.05)
-        raise AssertionError(f"the TUI did not exit; the screen:\n{self.screen()}")
+        pid = self.pane("#{pane_pid}")
+        import glob
+        info = subprocess.run(["ps", "-o", "pid,stat,wchan:30,cmd", "-p", pid], capture_output=True, text=True).stdout
+        threads = [(open(f).read().strip(), open(f.replace("comm", "wchan")).read()) for f in glob.glob(f"/proc/{pid}/task/*/comm")]
+        raise AssertionError(
+            f"DIAG {info} {threads} the TUI did not exit (dead={self.pane('#{pane_dead}')}, "
+            f"signal={self.pane('#{pane_dead_signal}')}); the screen:\n{self.screen()}"
+        )
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
