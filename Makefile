@@ -31,11 +31,13 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The quick suite: everything but the torture suite (tests/reliability, marker
+# `reliability`), which `make torture` runs at full counts.
 test: lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not reliability"
 
 torture: setup
-	$(VENV)/bin/pytest -q -m reliability tests/reliability
+	SYLLO_TORTURE_SCALE=full $(VENV)/bin/pytest -q -p no:cacheprovider -m reliability tests/reliability
 
 clean-demo:
 	rm -rf runs/demo runs/tiny-model data/demo status/events.jsonl status/training_status.json status/train.log
