@@ -33,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"syllo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="train as the config says (resumes automatically)")
+    run = sub.add_parser(
+        "run",
+        help="train as the config says (resumes automatically)",
+        epilog="exit codes: 0 completed or stopped, 1 failed, 2 bad input (nothing written), "
+        "3 the output folder is in use by another trainer",
+    )
     _add_config_args(run)
     run.add_argument("--quiet", action="store_true", help="do not echo the human log to stdout")
     _add_operations_args(run)

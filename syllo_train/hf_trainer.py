@@ -55,6 +55,12 @@ class SylloTrainer(Trainer):
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         t0 = time.perf_counter()
         super()._save_checkpoint(model, trial)
+        if self.monitor.world_size > 1:
+            # Issue #7: each rank writes its own files (RNG state; shards under FSDP/ZeRO-3)
+            # and the Trainer does not wait for them: mark the folder complete only after all have.
+            import torch.distributed as dist
+
+            dist.barrier()
         step = self.state.global_step
         path = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{step}"
         counters = self.monitor.reporter.counters

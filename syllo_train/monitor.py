@@ -23,7 +23,13 @@ from transformers import TrainerCallback
 
 from syllo_train import faults
 from syllo_train.data import IGNORE_INDEX, EncodedSet, PadCollator
-from syllo_train.generation import GenerationResult, StallInfo, StallWatchdog, run_eval_round
+from syllo_train.generation import (
+    GenerationResult,
+    StallInfo,
+    StallWatchdog,
+    generate_bounded,
+    run_eval_round,
+)
 from syllo_train.heartbeat import Heartbeat
 from syllo_train.matching import is_match
 from syllo_train.reporter import Reporter
@@ -50,6 +56,28 @@ def dist_info() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
+
+
+#: The signals that ask for a graceful stop (runner._StopSignals); under several
+#: processes, how many ranks got each one is agreed at a log step (issue #7).
+STOP_SIGNALS = ("SIGINT", "SIGTERM")
+
+
+def is_sharded(model: Any) -> bool:
+    """Are the weights sharded across ranks (FSDP 1/2, DeepSpeed ZeRO-3)?
+
+    Then every forward pass is a collective: all ranks must run it together.
+    """
+    import torch.distributed.fsdp as fsdp
+
+    kinds = tuple(
+        k for k in (getattr(fsdp, "FSDPModule", None), getattr(fsdp, "FullyShardedDataParallel", None)) if k
+    )
+    if kinds and any(isinstance(m, kinds) for m in model.modules()):
+        return True
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    return bool(is_deepspeed_zero3_enabled())
 
 
 def peak_memory(device: torch.device) -> tuple[int | None, str]:
@@ -142,18 +170,10 @@ class SylloMonitor(TrainerCallback):
         step = state.global_step
         self.heartbeat.beat()  # issue #8 hook: at most one utime a second
         faults.at_step_end(step)  # issue #8 hook: test-only SYLLO_FAULT; a no-op without it
-        if self.stop_requested:
-            if not self._stop_announced:
-                self._stop_announced = True
-                self.reporter.note(
-                    f"received {self.stop_requested}: saving a checkpoint at step {step}, then stopping "
-                    "(send it again to exit at once)"
-                )
-            # Finish this step, save it, stop: no eval on the way out.
-            control.should_save = True
-            control.should_training_stop = True
-            control.should_evaluate = False
-            return control
+        # Issue #7: under several processes a signal is acted on only once all ranks
+        # agree, at the next log step (on_log), so every rank stops at the same step.
+        if self.stop_requested and self.world_size == 1:
+            return self._stop_here(step, control, self.stop_requested)
         eval_steps = self.cfg.monitor.eval_steps
         due = bool(eval_steps) and step % eval_steps == 0
         at_end = step >= self.max_steps and self.cfg.monitor.eval_at_end
@@ -161,6 +181,19 @@ class SylloMonitor(TrainerCallback):
             control.should_evaluate = True
         if step >= self.max_steps or step % self.cfg.monitor.log_steps == 0:
             control.should_log = True
+        return control
+
+    def _stop_here(self, step: int, control: Any, why: str) -> Any:
+        """Finish this step, save it, stop: no eval on the way out."""
+        if not self._stop_announced:
+            self._stop_announced = True
+            self.reporter.note(
+                f"received {why}: saving a checkpoint at step {step}, then stopping "
+                "(send it again to exit at once)"
+            )
+        control.should_save = True
+        control.should_training_stop = True
+        control.should_evaluate = False
         return control
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
@@ -172,10 +205,18 @@ class SylloMonitor(TrainerCallback):
         train_s = max(1e-9, now - self.window_t0 - self.excluded_s)
         tokens = self.window_tokens
         if self.world_size > 1:
-            # Global throughput: one small all-reduce, on a log step only.
-            t = torch.tensor([tokens], dtype=torch.float64, device=args.device)
+            # One small all-reduce, on a log step only (the Trainer has just synced for its
+            # loss): global tokens, and how many ranks got each stop signal (issue #7).
+            flags = [1.0 if self.stop_requested == name else 0.0 for name in STOP_SIGNALS]
+            t = torch.tensor([tokens, *flags], dtype=torch.float64, device=args.device)
             torch.distributed.all_reduce(t)
-            tokens = int(t.item())
+            tokens, *got = (int(x) for x in t.tolist())
+            received = [(name, n) for name, n in zip(STOP_SIGNALS, got, strict=True) if n]
+            if received:
+                # Every rank sees the same sums: all stop after this step, saved.
+                name, ranks = received[-1]
+                self.stop_requested = self.stop_requested or name
+                self._stop_here(step, control, f"{name} (on {ranks} of {self.world_size} processes)")
         steps_per_s = steps_done / train_s if steps_done > 0 else None
         tokens_per_s = tokens / train_s if steps_done > 0 else None
         if steps_per_s:
@@ -227,14 +268,19 @@ class SylloMonitor(TrainerCallback):
     # ---- eval tier ----------------------------------------------------------------------
 
     def run_eval(self, model: Any, step: int, epoch: float) -> dict[str, float]:
-        """Validation loss on every rank, generation on the main one; one ``eval`` event."""
+        """Validation loss on every rank, generation on the main one; one ``eval`` event.
+
+        With sharded weights (FSDP, ZeRO-3) every rank generates, in lockstep
+        (issue #7, docs/distributed.md); only the main rank's results are reported.
+        """
         t0 = time.perf_counter()
         self.last_eval_step = step
         val_loss = self.validation_loss(model)
         samples: list[dict[str, Any]] = []
-        if self.is_main and self.eval_prompt_ids:
-            samples = self._generate_samples(model, step)
-        if self.world_size > 1:
+        lockstep = self.world_size > 1 and is_sharded(model)
+        if self.eval_prompt_ids and (self.is_main or lockstep):
+            samples = self._generate_samples(model, step, lockstep=lockstep)
+        if self.world_size > 1 and not lockstep:
             # Other ranks wait here while the main one generates; the generation
             # bounds (checked against the process-group timeout at start) keep it short.
             torch.distributed.barrier()
@@ -273,10 +319,15 @@ class SylloMonitor(TrainerCallback):
         was_training = model.training
         model.eval()
         bs = max(1, self.cfg.monitor.eval_batch_size)
+        # Issue #7: every rank runs the same number of forward passes (sharded weights
+        # need all ranks in each); a rank out of examples reruns one and counts nothing.
+        per_rank = -(-len(self.val_loss_ids) // self.world_size)
         try:
             with torch.no_grad():
-                for start in range(0, len(ids), bs):
+                for start in range(0, per_rank, bs):
                     chunk = ids[start : start + bs]
+                    counted = bool(chunk)
+                    chunk = chunk or self.val_loss_ids[:1]
                     items = [
                         {
                             "input_ids": self.val_set.prompt_ids[i] + self.val_set.answer_ids[i],
@@ -297,8 +348,9 @@ class SylloMonitor(TrainerCallback):
                         ignore_index=IGNORE_INDEX,
                         reduction="sum",
                     )
-                    total[0] += loss_sum.double()
-                    total[1] += (shift_labels != IGNORE_INDEX).sum().double()
+                    if counted:
+                        total[0] += loss_sum.double()
+                        total[1] += (shift_labels != IGNORE_INDEX).sum().double()
         finally:
             model.train(was_training)
         if self.world_size > 1:
@@ -306,7 +358,7 @@ class SylloMonitor(TrainerCallback):
         loss_sum, count = total.tolist()
         return loss_sum / count if count else None
 
-    def _generate_samples(self, model: Any, step: int) -> list[dict[str, Any]]:
+    def _generate_samples(self, model: Any, step: int, lockstep: bool = False) -> list[dict[str, Any]]:
         mon = self.cfg.monitor
         self._eval_step = step
         prompts = [self.val_set.prompt_ids[i] for i in self.eval_prompt_ids]
@@ -316,6 +368,9 @@ class SylloMonitor(TrainerCallback):
             samples.append(self._sample_record(k, res))
             self.heartbeat.beat()  # issue #8 hook: alive between eval generations
 
+        if lockstep:
+            self._lockstep_round(model, prompts, on_result)
+            return samples
         run_eval_round(
             model,
             self.tokenizer,
@@ -327,6 +382,39 @@ class SylloMonitor(TrainerCallback):
             on_result=on_result,
         )
         return samples
+
+    def _lockstep_round(self, model: Any, prompts: list[list[int]], on_result: Any) -> None:
+        """Issue #7: all ranks generate each prompt together (sharded weights).
+
+        ``synced_gpus`` keeps a rank that stopped (its own deadline, EOS) running
+        forward passes until every rank has stopped, so the per-token deadline
+        holds on each rank and none is left inside a collective. The limit is
+        agreed first, so every rank takes the same branch (generate or skip).
+        """
+        mon = self.cfg.monitor
+        device = next(model.parameters()).device
+        start = time.monotonic()
+        for k, prompt in enumerate(prompts):
+            limit = mon.generation_timeout_s
+            if mon.eval_timeout_s > 0:
+                limit = min(limit, mon.eval_timeout_s - (time.monotonic() - start))
+            t = torch.tensor([limit], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
+            limit = float(t.item())
+            if limit <= 0:  # the round budget is spent (run_eval_round's rule)
+                res = GenerationResult(None, "", 0, 0.0, True, False, False, limit_s=0.0, skipped=True)
+            else:
+                res = generate_bounded(
+                    model,
+                    self.tokenizer,
+                    prompt,
+                    max_new_tokens=mon.max_new_tokens,
+                    timeout_s=limit,
+                    watchdog=self.watchdog,
+                    label=k,
+                    synced_gpus=True,
+                )
+            on_result(k, res)
 
     def _sample_record(self, k: int, res: GenerationResult) -> dict[str, Any]:
         i = self.eval_prompt_ids[k]

@@ -360,17 +360,16 @@ def assess(folder: Path, *, stale_after_s: float | None = None) -> tuple[int, st
     notes: list[str] = []
     if held:
         supervised = info.get("role") == "supervisor"
-        who = (
-            (
-                f"supervisor pid {info.get('pid')}, trainer pid {info.get('trainer_pid') or '-'}, "
-                f"restarts {info.get('restarts', 0)}/{info.get('max_restarts')}"
+        if supervised:
+            sup = f"supervisor pid {info.get('pid')}"
+            if not pid_alive(info.get("pid")):
+                sup += " (gone: its trainer runs on unsupervised)"
+            notes.append(
+                f"alive: {sup}, trainer pid {info.get('trainer_pid') or '-'}, restarts "
+                f"{info.get('restarts', 0)}/{info.get('max_restarts')}; {info.get('state') or 'running'}"
             )
-            if supervised
-            else f"pid {info.get('pid')}"
-        )
-        notes.append(
-            f"alive: {who}; {info.get('state') or 'running'}" if supervised else f"alive: {who}"
-        )
+        else:
+            notes.append(f"alive: pid {info.get('pid')}")
         if status in ("completed", "stopped"):
             return EXIT_FINISHED, status.upper(), [*notes, "(the process is exiting)"]
         if status == "failed" and not supervised:

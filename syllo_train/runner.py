@@ -6,6 +6,7 @@ written, so bad input exits with code 2 and loses nothing. From ``run_start``
 on, any failure is recorded as an ``error`` event plus ``run_end`` failed and
 the exit code is 1. A first SIGINT/SIGTERM finishes the current step, saves a
 checkpoint and ends ``stopped`` with exit code 0; a second one exits at once.
+Exit code 3: the output folder is in use by another live trainer (lock.py).
 """
 
 from __future__ import annotations
@@ -304,6 +305,7 @@ def _prepare(cfg: Config) -> _Prepared:
     except (TypeError, ValueError) as exc:
         raise InputError(f"[trainer_args]: TrainingArguments refused them: {exc}") from None
     _check_distributed_budget(cfg, args)
+    _check_same_start(cfg, args, plan)  # issue #7
     return _Prepared(tokenizer, data, plan, fingerprint, settings, model, args)
 
 
@@ -318,6 +320,61 @@ def _check_distributed_budget(cfg: Config, args: Any) -> None:
     )
     if problem:
         raise InputError(problem)
+
+
+def _check_same_start(cfg: Config, args: Any, plan: ResumePlan) -> None:
+    """Issue #7: every rank must resume from the same step, or the first collective hangs.
+
+    Ranks on other nodes see another ``train.output_dir`` when it is not on
+    shared storage; one tiny all-reduce (before training) turns that hang into
+    the same clear error on every rank.
+    """
+    if args.world_size <= 1:
+        return
+    import torch
+
+    t = torch.tensor([plan.step, -plan.step], dtype=torch.int64, device=args.device)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    newest, oldest = int(t[0]), -int(t[1])
+    if newest != oldest:
+        raise InputError(
+            f"train.output_dir = {cfg.train.output_dir!r}: the processes disagree on where to resume "
+            f"(step {oldest} on some, step {newest} on others). Every node must see the same folder: "
+            "put train.output_dir on storage shared by all nodes."
+        )
+
+
+def _distributed_info(cfg: Config, args: Any) -> dict[str, Any] | None:
+    """Issue #7: run_start's optional ``distributed`` object (docs/events.md); None on one process."""
+    if args.world_size <= 1:
+        return None
+    import torch
+
+    env = os.environ
+    world = int(args.world_size)
+    local = int(env.get("LOCAL_WORLD_SIZE", world))
+    if "TORCHELASTIC_RUN_ID" in env:
+        # accelerate launch runs torchrun underneath; its own variables tell it apart.
+        launcher = "accelerate" if "ACCELERATE_MIXED_PRECISION" in env else "torchrun"
+    else:
+        launcher = "env"  # MPI, srun, or a hand-set MASTER_ADDR/RANK/WORLD_SIZE
+    use_fsdp = bool(args.fsdp) or env.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+    use_ds = bool(args.deepspeed) or env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+    return {
+        "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
+        "world_size": world,
+        "local_world_size": local,
+        "nnodes": int(env.get("GROUP_WORLD_SIZE", max(1, world // max(1, local)))),
+        "launcher": launcher,
+        "master_addr": env.get("MASTER_ADDR"),
+        "master_port": int(env["MASTER_PORT"]) if env.get("MASTER_PORT", "").isdigit() else None,
+        "restart_count": int(env.get("TORCHELASTIC_RESTART_COUNT", 0)),
+        "max_restarts": int(env.get("TORCHELASTIC_MAX_RESTARTS", 0)),
+        "ddp_timeout": int(args.ddp_timeout),
+        "ddp_find_unused_parameters": args.ddp_find_unused_parameters,
+        "sharding": "fsdp" if use_fsdp else "deepspeed" if use_ds else None,
+        "global_batch_size": cfg.train.batch_size * cfg.train.gradient_accumulation_steps * world,
+    }
 
 
 def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) -> int:
@@ -392,6 +449,7 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
             eval_prompts=len(p.data.eval_prompt_ids),
             max_steps=max_steps,
             world_size=int(args.world_size),
+            distributed=_distributed_info(cfg, args),  # issue #7: optional, null on one process
             resumed_from=str(p.plan.checkpoint) if p.plan.checkpoint else None,
             device=str(args.device),
             pid=os.getpid(),

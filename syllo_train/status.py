@@ -150,6 +150,9 @@ class StatusSnapshot:
             d["last_checkpoint"] = {"step": event.get("step"), "path": event.get("path"), "ts": event.get("ts")}
         elif etype == "resume":
             d["resumed_from"] = event.get("from_checkpoint")
+            if event.get("from_checkpoint"):
+                # The checkpoint resumed from is the newest one until the next save.
+                d["last_checkpoint"] = {"step": event.get("step"), "path": event.get("from_checkpoint"), "ts": event.get("ts")}
         elif etype == "run_end":
             d["status"] = event.get("status")
             d["reason"] = event.get("reason")

@@ -186,6 +186,17 @@ def test_status_exit_code_without_a_live_process(
     assert "step        5/10" in proc.stdout if end else "step        0/10" in proc.stdout
 
 
+def test_a_stall_timeout_shorter_than_one_generation_is_refused(
+    tmp_path: Path, make_config: Callable[..., Path]
+) -> None:
+    cfg = make_config(tmp_path, monitor={"generation_timeout_s": 30, "stall_grace_s": 5})
+    for mode in ("--supervise", "--detach"):
+        proc = syllo("run", mode, cfg, "--stall-timeout", "20", cwd=tmp_path, timeout=60)
+        assert proc.returncode == EXIT_USAGE, proc.stderr
+        assert "raise --stall-timeout above 35" in proc.stderr
+    assert not (tmp_path / "status").exists()  # refused before anything was written
+
+
 def test_status_and_stop_on_a_folder_without_a_run(tmp_path: Path) -> None:
     assert syllo("status", tmp_path / "nope", cwd=tmp_path).returncode == EXIT_USAGE
     (tmp_path / "empty").mkdir()
@@ -258,8 +269,18 @@ def test_killed_run_is_stale_and_the_next_start_cleans_its_lock_then_stop_now(
         wait_for("checkpoint-2", lambda: complete_checkpoint(tmp_path, 2))
         info = read_lock(status_dir)
         assert info and info["trainer_pid"]
-        # The daemon dies hard, and so does its trainer: nothing gets to write run_end.
+        # The daemon dies hard. Its orphaned trainer still holds the lock it borrowed,
+        # so a second trainer is kept out and status still sees it alive.
         os.kill(info["pid"], signal.SIGKILL)
+        wait_for("the supervisor to die", lambda: not pid_alive(info["pid"]), timeout=30)
+        assert lock_held(status_dir) is True and pid_alive(info["trainer_pid"])
+        orphan = syllo("run", cfg, cwd=tmp_path, timeout=60)
+        assert orphan.returncode == 3 and "in use by another trainer" in orphan.stderr
+        st = syllo("status", cwd=tmp_path, timeout=60)
+        assert st.returncode == EXIT_RUNNING, st.stdout
+        assert "(gone: its trainer runs on unsupervised)" in st.stdout
+        assert f"trainer pid {info['trainer_pid']}" in st.stdout
+        # Then the trainer dies too: nothing got to write run_end.
         os.killpg(info["trainer_pgid"], signal.SIGKILL)
         wait_for("the lock to be let go", lambda: lock_held(status_dir) is False, timeout=30)
         st = syllo("status", cwd=tmp_path, timeout=60)
