@@ -129,6 +129,7 @@ class SylloApp(App[int]):
         self._tick_s = tick_s
         self._sel = _Selection()
         self._paused_at = 0  # state.applied when following was paused
+        self._seen_restarts = 0  # state.restarts at the last redraw
         self._redraw_timer: Timer | None = None
         self._last_redraw = 0.0
         self._drawn_panes: tuple[Any, ...] | None = None
@@ -220,12 +221,13 @@ class SylloApp(App[int]):
             self.source_ended = True
             self.source_note = "input ended"
 
-    def _apply(self, events: list[dict[str, Any]]) -> None:
+    def _apply(self, events: list[dict[str, Any]], state: RunState | None = None) -> None:
+        state = self.state if state is None else state
         for event in events:
             try:
-                self.state.apply(event)
+                state.apply(event)
             except Exception as exc:  # a bug must not take the monitor down: say so on screen
-                self.state.warn(
+                state.warn(
                     f"bug {type(exc).__name__}",
                     f"could not show an event ({type(exc).__name__}: {exc}); please report it",
                     self.clock(),
@@ -241,6 +243,7 @@ class SylloApp(App[int]):
         self._sel = _Selection()
         self.following = True
         self._paused_at = 0
+        self._seen_restarts = 0
         self.source_note = None
 
     def _fold_history(self, history: History) -> None:
@@ -275,12 +278,13 @@ class SylloApp(App[int]):
             return
         old = self.state
         new = message.state
-        for event in replay:
-            new.apply(event)
+        self._apply(replay, new)
         new.malformed += self._malformed_after_cold
         for text in old.warnings:  # e.g. a source error seen meanwhile
             new.warn(text, text)
         self.state = new
+        self._paused_at += new.applied - old.applied  # "+N new" counts from the same point
+        self._seen_restarts = new.restarts
         self._remap_selection(old)
         self._request_redraw()
 
@@ -414,6 +418,11 @@ class SylloApp(App[int]):
             self._redraw_timer = None
         self._last_redraw = time.monotonic()
         st = self.state
+        if st.restarts != self._seen_restarts:
+            # Another run began in the same file: its examples are not the old ones.
+            self._seen_restarts = st.restarts
+            self._sel = _Selection()
+            self.following = True
         now = self.clock()
         waiting = None
         if isinstance(self.source, EventTail) and not self.source.exists:

@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import UTC, timezone
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import BinaryIO
 
@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         return _error(f"--poll must be positive, got {args.poll}")
     if args.stale_after is not None and args.stale_after <= 0:
         return _error(f"--stale-after must be positive, got {args.stale_after}")
+    from syllo_tui.state import DEFAULT_STALE_AFTER_S
+
+    if args.stale_after is None:
+        args.stale_after = DEFAULT_STALE_AFTER_S
     spec = _resolve(args.events)
     tz = UTC if args.utc else None
     if args.once:
@@ -92,17 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     return _live(spec, args, tz=tz)
 
 
-def _stale(value: float | None) -> dict[str, float]:
-    return {} if value is None else {"stale_after_s": value}
-
-
-def _once(spec: str, *, tz: timezone | None, stale_after_s: float | None) -> int:
+def _once(spec: str, *, tz: tzinfo | None, stale_after_s: float) -> int:
     from syllo_tui.follower import cold_open_events
     from syllo_tui.render import summary
     from syllo_tui.state import RunState
     from syllo_tui.stream import EventTail, StdinTail
 
-    state = RunState(**_stale(stale_after_s))
+    state = RunState(stale_after_s=stale_after_s)
     if spec == "-":
         with StdinTail() as src:
             while True:
@@ -128,7 +128,7 @@ def _once(spec: str, *, tz: timezone | None, stale_after_s: float | None) -> int
     return 0
 
 
-def _live(spec: str, args: argparse.Namespace, *, tz: timezone | None) -> int:
+def _live(spec: str, args: argparse.Namespace, *, tz: tzinfo | None) -> int:
     from syllo_tui.app import make_app
     from syllo_tui.stream import StdinTail
 
@@ -149,7 +149,7 @@ def _live(spec: str, args: argparse.Namespace, *, tz: timezone | None) -> int:
                 f"- needs a terminal for the keyboard and none is available ({exc}); use --once"
             )
         source = StdinTail(events)
-        app = make_app(source, tz=tz, **_stale(args.stale_after))
+        app = make_app(source, tz=tz, stale_after_s=args.stale_after)
     else:
         app = make_app(
             spec,
@@ -157,7 +157,7 @@ def _live(spec: str, args: argparse.Namespace, *, tz: timezone | None) -> int:
             watch=not args.no_watch,
             poll_interval_s=args.poll,
             cold_open=not args.from_start,
-            **_stale(args.stale_after),
+            stale_after_s=args.stale_after,
         )
     app.run()
     return app.return_code or 0

@@ -266,6 +266,7 @@ class RunState:
         self.last_checkpoint_path: str | None = None
         self.last_error: str | None = None
         self.last_ts: float | None = None
+        self.quiet_eval_s = 0.0  # the longest an eval may go without an event (from run_start)
         # Histories (all bounded).
         self.train_loss = Series()
         self.val_loss_series = Series()
@@ -287,6 +288,7 @@ class RunState:
         self.applied = 0  # events folded in
         self.malformed = 0  # lines that were not events
         self.resumes = 0
+        self.restarts = 0  # times another run took over the file (a run_start for a new run id)
         # Compared by the UI to know what to redraw (see _VERSIONS).
         self.version = next(_VERSIONS)  # any change
         self.log_version = next(_VERSIONS)  # the event log changed
@@ -329,9 +331,9 @@ class RunState:
         if etype == "run_start" and self._is_new_run(event, run_id):
             # The file now holds a different run (replaced in place): start over,
             # keeping the count of bad lines the reader already reported.
-            malformed, applied = self.malformed, self.applied
+            malformed, applied, restarts = self.malformed, self.applied, self.restarts
             self.reset()
-            self.malformed, self.applied = malformed, applied
+            self.malformed, self.applied, self.restarts = malformed, applied, restarts + 1
         if run_id is not None:
             self.run_id = run_id
         counters = event.get("counters")
@@ -410,6 +412,15 @@ class RunState:
         self.params_trainable = _int(ev, "params_trainable") or self.params_trainable
         self.total_steps = _int(ev, "max_steps") or self.total_steps
         self.resumed_from = _str(ev, "resumed_from")
+        # An eval may be silent for up to eval_samples x generation_timeout_s:
+        # that is not a stall, so staleness waits at least that long.
+        config = ev.get("config")
+        monitor = config.get("monitor") if isinstance(config, dict) else None
+        if isinstance(monitor, dict):
+            timeout = _num(monitor, "generation_timeout_s")
+            samples = _int(monitor, "eval_samples")
+            if timeout is not None and samples is not None:
+                self.quiet_eval_s = timeout * samples
         where = f" from {self.resumed_from}" if self.resumed_from else ""
         self._log(
             ts, step, "start", f"run started{where}: {self.model or '?'} on {self.device or '?'}"
@@ -656,12 +667,17 @@ class RunState:
 
     # -- derived values (``now`` is injected so tests and snapshots are deterministic) --
 
+    @property
+    def stale_threshold_s(self) -> float:
+        """Silence after which a training run is stale: ``stale_after_s``, or a whole eval's worth."""
+        return max(self.stale_after_s, 1.25 * self.quiet_eval_s)
+
     def is_stale(self, now: float) -> bool:
-        """True while training but no event has come for ``stale_after_s``."""
+        """True while training but no event has come for ``stale_threshold_s``."""
         return (
             self.status == "training"
             and self.last_ts is not None
-            and now - self.last_ts > self.stale_after_s
+            and now - self.last_ts > self.stale_threshold_s
         )
 
     def display_status(self, now: float) -> str:

@@ -135,11 +135,20 @@ class RunWriter:
 
     # -- events -----------------------------------------------------------------
 
-    def run_start(self, *, resumed_from: str | None = None, step: int = 0) -> dict[str, Any]:
+    def run_start(
+        self,
+        *,
+        resumed_from: str | None = None,
+        step: int = 0,
+        monitor: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         return self.emit(
             "run_start",
             step,
-            config={"train": {"max_steps": self.max_steps}, "monitor": {"log_steps": 10}},
+            config={
+                "train": {"max_steps": self.max_steps},
+                "monitor": monitor or {"log_steps": 10},
+            },
             model=MODEL,
             params_total=1_234_567,
             params_trainable=1_234_567,

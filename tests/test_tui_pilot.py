@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import eventgen
@@ -53,7 +53,7 @@ async def settle(
 def app_for(path: Path, run: eventgen.RunWriter | None = None) -> SylloApp:
     """An app on ``path`` whose clock is 5 s after the writer's (deterministic ages)."""
     clock = (lambda: run.w.now + 5) if run is not None else (lambda: eventgen.T0)
-    return make_app(path, clock=clock, tz=timezone.utc)
+    return make_app(path, clock=clock, tz=UTC)
 
 
 async def test_appending_events_updates_every_pane(tmp_path: Path) -> None:
@@ -338,7 +338,7 @@ async def test_long_texts_scroll_and_stale_runs_say_so(tmp_path: Path) -> None:
     }
     run.log(110, example={**example, "loss": 0.5})
     last = run.w.now
-    app = make_app(path, clock=lambda: last + 600, tz=timezone.utc)  # 10 minutes of silence
+    app = make_app(path, clock=lambda: last + 600, tz=UTC)  # 10 minutes of silence
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, lambda: app.state.step == 110)
         assert "◌ stale: no event for 10m00s" in screen_text(app)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import eventgen
@@ -51,5 +51,5 @@ def test_screen(scenario: str, size: tuple[int, int], tmp_path: Path, snap_compa
     run = SCENARIOS[scenario](path)
     run.close()
     now = run.w.now + 5
-    app = make_app(path, clock=lambda: now, tz=timezone.utc, watch=False)
+    app = make_app(path, clock=lambda: now, tz=UTC, watch=False)
     assert snap_compare(app, terminal_size=size, run_before=_settled)

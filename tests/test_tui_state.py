@@ -6,7 +6,7 @@ EventWriter and read back through syllo_tui.stream, as the app reads them.
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +251,7 @@ def test_a_different_run_in_the_same_file_starts_over(tmp_path: Path) -> None:
     assert st.step == 50
     assert len(st.evals) == 0
     assert st.train_loss.points()[0][0] == 10 and len(st.train_loss) == 5
+    assert st.restarts == 1
 
 
 def test_staleness_follows_the_clock(tmp_path: Path) -> None:
@@ -264,6 +265,19 @@ def test_staleness_follows_the_clock(tmp_path: Path) -> None:
     assert st.display_status(last + 61) == "stale"
     assert st.eta_at(last + 61) is None
     assert st.elapsed_at(last + 30) == pytest.approx(st.elapsed_s + 30)
+
+
+def test_a_long_eval_is_not_stale(tmp_path: Path) -> None:
+    """4 prompts x 60 s each may pass without an event: that silence is not a stall."""
+    path = tmp_path / "events.jsonl"
+    run = eventgen.RunWriter(path)
+    run.run_start(monitor={"generation_timeout_s": 60.0, "eval_samples": 4})
+    run.log(10)
+    st = RunState(stale_after_s=60)
+    st.apply_all(read_all(path))
+    assert st.stale_threshold_s == 300.0
+    assert st.display_status(st.last_ts + 250) == "training"
+    assert st.display_status(st.last_ts + 301) == "stale"
 
 
 def test_cut_texts_are_reported(tmp_path: Path) -> None:
@@ -339,7 +353,7 @@ def test_summary_names_everything_the_header_shows(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     eventgen.with_timeouts(path)
     st = fold(path)
-    text = summary(st, st.last_ts + 5, timezone.utc)
+    text = summary(st, st.last_ts + 5, UTC)
     for expected in (
         eventgen.RUN_ID,
         eventgen.MODEL,

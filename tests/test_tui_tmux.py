@@ -53,8 +53,11 @@ class Tmux:
         extra = [arg for k, v in (env or {}).items() for arg in ("-e", f"{k}={v}")]
         self.tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "t", *extra, command)
 
-    def screen(self, *, escapes: bool = False) -> str:
-        return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "t")
+    def screen(self, *, escapes: bool = False, history: bool = False) -> str:
+        flags = ["-e"] if escapes else []
+        if history:
+            flags += ["-S", "-"]  # from the start of the scrollback
+        return self.tmux("capture-pane", "-p", *flags, "-t", "t")
 
     def pane(self, fmt: str) -> str:
         return self.tmux("display-message", "-p", "-t", "t", fmt).strip()
@@ -80,8 +83,14 @@ class Tmux:
             found[:] = re.findall(r"syllo-tui exited with status (\d+)", screen)
             return bool(found)
 
-        self.wait_for(printed, timeout, "the TUI did not exit")
-        return int(found[0])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if printed(self.screen(history=True)):
+                return int(found[0])
+            time.sleep(0.05)
+        raise AssertionError(
+            f"the TUI did not exit; the screen and its history:\n{self.screen(history=True)}"
+        )
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
@@ -206,7 +215,7 @@ def test_reads_events_from_a_pipe(tmp_path: Path, tmux: Tmux, writer: Writer) ->
     tmux.tmux("send-keys", "-t", "t", "q")
     # tail only notices its reader is gone at its next write.
     deadline = time.monotonic() + 10
-    while "exited with status" not in tmux.screen() and time.monotonic() < deadline:
+    while "exited with status" not in tmux.screen(history=True) and time.monotonic() < deadline:
         writer.do("log 1220")
         time.sleep(0.2)
     assert tmux.wait_exit() == 0
