@@ -4,6 +4,7 @@ so ``--help`` and ``validate`` do not pay for torch/transformers up front."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -188,6 +189,14 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg is None:
+        return EXIT_BAD_INPUT
+    if (args.detach or args.supervise) and "LOCAL_RANK" in os.environ:
+        # Under torchrun each rank would start its own supervisor and trainer.
+        print(
+            "syllo-train: error: --detach/--supervise cannot run under torchrun or accelerate; "
+            "use the launcher's own restarts (torchrun --max-restarts), see docs/distributed.md",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     if args.detach or args.supervise:
         from syllo_train.supervisor import SuperviseOptions, supervise

@@ -457,7 +457,7 @@ def _coerce(value: Any, hint: Any, key: str, default: Any, ctx: _Ctx) -> Any:
 def _quoted_literal(text: str, hint: Any) -> bool:
     try:
         _convert(tomllib.loads(f"x = {text}")["x"], hint)
-    except (tomllib.TOMLDecodeError, _Mismatch):
+    except (tomllib.TOMLDecodeError, RecursionError, _Mismatch):  # RecursionError: issue #9 fuzzing
         return False
     return True
 
@@ -690,7 +690,7 @@ def _parse_override_value(text: str, hint: Any | None) -> Any:
     text = text.strip()
     try:
         parsed = tomllib.loads(f"x = {text}")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):  # tomllib recurses per [ or { (issue #9)
         parsed = {}
     ok = list(parsed) == ["x"]  # "1\ny = 2" parses, but is not one value
     value = parsed.get("x")
@@ -829,6 +829,13 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise _toml_error(source, text, e) from e
+    except RecursionError:
+        # Issue #9 (found by fuzzing): tomllib recurses once per nested [ or {, so a
+        # value nested a thousand deep escaped as a RecursionError.
+        raise ConfigError(
+            f"{source}: invalid TOML: a value is nested too deeply (arrays or inline tables "
+            "inside each other, hundreds of levels) — flatten it"
+        ) from None
     ctx = _Ctx(source, _locate_keys(text))
     _apply_overrides(raw, overrides, ctx)
     return _build(raw, ctx)

@@ -94,7 +94,20 @@ def _record_to_example(rec: Any, source: str, system_prompt: str) -> Example | s
         return "the answer is empty"
     if not prompt.strip():
         return "the prompt is empty"
+    for m in [*prompt_msgs, {"role": "assistant", "content": golden}]:
+        if not _is_unicode(m["content"]):
+            # Issue #9 (fuzzing): JSON can spell a lone surrogate (\ud800); the tokenizer then
+            # raised a TypeError deep inside training setup.
+            return f"the {m['role']} text holds an unpaired surrogate escape (\\ud800-\\udfff): not valid Unicode"
     return Example(0, prompt, golden, prompt_msgs, source, meta)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_examples(path: str | Path, *, on_bad: str = "error", system_prompt: str = "") -> LoadReport:
@@ -122,6 +135,8 @@ def load_examples(path: str | Path, *, on_bad: str = "error", system_prompt: str
             result: Example | str = "not valid UTF-8"
         except ValueError as exc:
             result = f"invalid JSON ({exc.args[0] if exc.args else exc})"
+        except RecursionError:  # issue #9 (fuzzing): json recurses once per [ or {
+            result = "invalid JSON (nested too deeply)"
         else:
             result = _record_to_example(rec, source, system_prompt)
         if isinstance(result, str):
@@ -248,7 +263,11 @@ def encode_examples(
         p_out.append(list(p))
         a_out.append(list(a))
     if not kept:
-        raise DataError("every record is longer than data.max_length; raise data.max_length")
+        # Issue #9: name the file(s), like every other data error (sources are "file:line").
+        files = ", ".join(sorted({ex.source.rsplit(":", 1)[0] for ex in examples})) or "the data"
+        raise DataError(
+            f"{files}: every record is longer than data.max_length = {max_length}; raise data.max_length"
+        )
     return EncodedSet(kept, p_out, a_out), skipped
 
 

@@ -22,9 +22,10 @@ from typing import Any
 
 import orjson
 
-#: Bumped on any change to a documented field's meaning or a removal.
-#: Adding an optional field or a new event type also bumps it; readers must
-#: accept unknown fields and unknown types whatever the version.
+#: Bumped, together with docs/events.md, on any change to the published
+#: contract: a field or type added, removed or changing meaning. Version 1 is
+#: the first published contract. Readers must accept unknown fields and unknown
+#: types whatever the version.
 SCHEMA_VERSION = 1
 
 #: Default cap on long texts (prompt, golden, output, traceback), in characters.

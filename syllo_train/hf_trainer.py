@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from transformers import Trainer
+from transformers.trainer_utils import rotate_checkpoints
 
 from syllo_train.checkpoints import Fingerprint, write_marker
 from syllo_train.monitor import SylloMonitor
@@ -54,7 +55,16 @@ class SylloTrainer(Trainer):
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         t0 = time.perf_counter()
-        super()._save_checkpoint(model, trial)
+        # Issue #9 (found by the kill -9 torture test): the Trainer deletes old checkpoints
+        # (save_total_limit) at the end of its own save, before syllo marks the new one
+        # complete; a kill in between left no complete checkpoint at all with a limit of 1.
+        # So its rotation is held back here and done below, after the marker.
+        limit = self.args.save_total_limit
+        self.args.save_total_limit = None
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
         if self.monitor.world_size > 1:
             # Issue #7: each rank writes its own files (RNG state; shards under FSDP/ZeRO-3)
             # and the Trainer does not wait for them: mark the folder complete only after all have.
@@ -74,6 +84,13 @@ class SylloTrainer(Trainer):
                 fingerprint=self.fingerprint,
                 settings=self.settings,
                 counters=counters.as_dict(),
+            )
+            # Issue #9: now that the new checkpoint is complete, older ones may go.
+            rotate_checkpoints(
+                output_dir=self._get_output_dir(trial=trial),
+                save_total_limit=limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=True,
             )
         seconds = time.perf_counter() - t0
         self.monitor.add_excluded(seconds)

@@ -70,9 +70,8 @@ def is_sharded(model: Any) -> bool:
     """
     import torch.distributed.fsdp as fsdp
 
-    kinds = tuple(
-        k for k in (getattr(fsdp, "FSDPModule", None), getattr(fsdp, "FullyShardedDataParallel", None)) if k
-    )
+    names = ("FSDPModule", "FullyShardedDataParallel")  # FSDP2 (torch >= 2.6 name), FSDP1
+    kinds = tuple(k for k in (getattr(fsdp, n, None) for n in names) if k is not None)
     if kinds and any(isinstance(m, kinds) for m in model.modules()):
         return True
     from transformers.integrations import is_deepspeed_zero3_enabled
@@ -358,7 +357,9 @@ class SylloMonitor(TrainerCallback):
         loss_sum, count = total.tolist()
         return loss_sum / count if count else None
 
-    def _generate_samples(self, model: Any, step: int, lockstep: bool = False) -> list[dict[str, Any]]:
+    def _generate_samples(
+        self, model: Any, step: int, lockstep: bool = False
+    ) -> list[dict[str, Any]]:
         mon = self.cfg.monitor
         self._eval_step = step
         prompts = [self.val_set.prompt_ids[i] for i in self.eval_prompt_ids]

@@ -26,16 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-
-#: Environment for CLI subprocesses: never reach for the network, one thread
-#: each (tiny models on a shared 2-core box run faster without thread fights).
-SUBPROCESS_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "OMP_NUM_THREADS": "1",
-    "PYTHONUNBUFFERED": "1",
-}
+from _support import SUBPROCESS_ENV, decode_events
 
 
 class PuzzleData(NamedTuple):
@@ -190,17 +181,6 @@ def start_syllo(*args: str | Path, cwd: Path, stdout: Any = None) -> subprocess.
 def start_syllo_bg() -> Callable[..., subprocess.Popen[str]]:
     """``start_syllo_bg(*args, cwd, stdout=None) -> Popen``: the CLI in the background."""
     return start_syllo
-
-
-def decode_events(path: Path) -> list[dict[str, Any]]:
-    """Every line of an events file, decoded (a torn or non-JSON line fails the test)."""
-    out = []
-    for n, line in enumerate(Path(path).read_bytes().splitlines(), 1):
-        try:
-            out.append(json.loads(line))
-        except ValueError as exc:
-            raise AssertionError(f"{path}:{n}: not a JSON event: {line[:200]!r}") from exc
-    return out
 
 
 @pytest.fixture(scope="session")

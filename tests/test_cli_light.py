@@ -49,3 +49,19 @@ def test_unknown_command_is_a_usage_error() -> None:
     )
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr
+
+
+def test_supervise_is_refused_under_a_launcher() -> None:
+    import os
+    from pathlib import Path
+
+    cfg = Path(__file__).resolve().parents[1] / "examples" / "minimal.toml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "syllo_train", "run", "--supervise", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "LOCAL_RANK": "0"},
+    )
+    assert proc.returncode == 2
+    assert "torchrun --max-restarts" in proc.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SUBPROCESS_ENV, decode_events
+from _support import SUBPROCESS_ENV, decode_events
 
 from syllo_train.events import validate_event
 from syllo_train.faults import parse_faults

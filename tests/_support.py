@@ -1,0 +1,28 @@
+"""Plain helpers shared by test modules (importable by name, unlike conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+#: Environment for CLI subprocesses: never reach for the network, one thread
+#: each (tiny models on a shared 2-core box run faster without thread fights).
+SUBPROCESS_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "OMP_NUM_THREADS": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+def decode_events(path: Path) -> list[dict[str, Any]]:
+    """Every line of an events file, decoded (a torn or non-JSON line fails the test)."""
+    out = []
+    for n, line in enumerate(Path(path).read_bytes().splitlines(), 1):
+        try:
+            out.append(json.loads(line))
+        except ValueError as exc:
+            raise AssertionError(f"{path}:{n}: not a JSON event: {line[:200]!r}") from exc
+    return out
