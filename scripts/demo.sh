@@ -11,6 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 CONFIG=examples/demo.toml
+# One torch thread: the demo model is small, and with the TUI (or anything
+# else) sharing 2 cores, OpenMP's spinning threads collapse from ~18 to ~1.5
+# steps/s, while one thread holds ~10 (docs/demo.md). Override to taste.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 if [ ! -s data/demo/train.jsonl ] || [ ! -s data/demo/train.val.jsonl ]; then
   "$BIN/syllo-train" data syllo --n 20000 --val-fraction 0.01 --level tiny --seed 0 data/demo/train.jsonl

@@ -38,7 +38,9 @@ class Fingerprint:
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
 
 
 def write_marker(
@@ -93,7 +95,9 @@ class ResumePlan:
     counters: dict[str, Any] = field(default_factory=dict)  # cumulative counters at that checkpoint
 
 
-def plan_resume(output_dir: Path, mode: str, fingerprint: Fingerprint, settings: dict[str, Any]) -> ResumePlan:
+def plan_resume(
+    output_dir: Path, mode: str, fingerprint: Fingerprint, settings: dict[str, Any]
+) -> ResumePlan:
     """Decide where training starts, per ``train.resume`` (auto | never | a path)."""
     fresh_hint = (
         f"To start fresh, choose another train.output_dir (e.g. --set train.output_dir={output_dir}-2) "
@@ -103,7 +107,7 @@ def plan_resume(output_dir: Path, mode: str, fingerprint: Fingerprint, settings:
     if mode == "never":
         if checkpoints:
             raise ResumeError(
-                f"train.resume = \"never\" but {output_dir} already holds {checkpoints[0][1].name}; "
+                f'train.resume = "never" but {output_dir} already holds {checkpoints[0][1].name}; '
                 f"mixing two runs' checkpoints in one folder would make the next resume ambiguous. {fresh_hint}"
             )
         return ResumePlan(None, 0, [])
@@ -112,16 +116,22 @@ def plan_resume(output_dir: Path, mode: str, fingerprint: Fingerprint, settings:
     else:
         path = Path(mode)
         if not path.is_dir():
-            raise ResumeError(f"train.resume = {mode!r}: no such checkpoint folder; use \"auto\", \"never\" or a checkpoint-N folder")
+            raise ResumeError(
+                f'train.resume = {mode!r}: no such checkpoint folder; use "auto", "never" or a checkpoint-N folder'
+            )
         m = _CKPT_RE.match(path.name)
         candidates = [(int(m.group(1)) if m else 0, path)]
     skipped: list[str] = []
     for step, path in candidates:
         marker = read_marker(path)
         if marker is None:
-            skipped.append(f"skipping {path}: incomplete (no {MARKER_NAME}; its save was interrupted)")
+            skipped.append(
+                f"skipping {path}: incomplete (no {MARKER_NAME}; its save was interrupted)"
+            )
             if mode != "auto":
-                raise ResumeError(f"train.resume = {mode!r}: {skipped[-1]}; point it at a complete checkpoint or use \"auto\"")
+                raise ResumeError(
+                    f'train.resume = {mode!r}: {skipped[-1]}; point it at a complete checkpoint or use "auto"'
+                )
             continue
         theirs = marker.get("fingerprint") or {}
         if theirs.get("data") != fingerprint.data:
@@ -141,5 +151,9 @@ def plan_resume(output_dir: Path, mode: str, fingerprint: Fingerprint, settings:
 
 
 def _changed_settings(old: dict[str, Any], new: dict[str, Any]) -> str:
-    diffs = [f"{k}: {old.get(k)!r} then, {new.get(k)!r} now" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    diffs = [
+        f"{k}: {old.get(k)!r} then, {new.get(k)!r} now"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
     return f" ({'; '.join(diffs)})" if diffs else ""

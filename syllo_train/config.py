@@ -103,7 +103,9 @@ class DataConfig:
     val_fraction: float = 0.05  # share of train held out when val is "" (0 < x < 1)
     val_max_examples: int = 256  # cap on validation-loss examples (0 = all): bounds eval time
     split_seed: int = 42  # seed of the train/val split, so the split is the same every run
-    max_length: int = 1024  # tokens per example; a longer one is an error (or skipped, see on_bad_record)
+    max_length: int = (
+        1024  # tokens per example; a longer one is an error (or skipped, see on_bad_record)
+    )
     on_bad_record: OnBadRecord = "error"  # a malformed JSONL line stops the run, or is skipped
     template: Template = "auto"  # "chat" = tokenizer chat template, "plain" = text; auto picks
     system_prompt: str = ""  # system message put before prompt/completion records ("" = none)

@@ -72,7 +72,9 @@ def _record_to_example(rec: Any, source: str, system_prompt: str) -> Example | s
             if not isinstance(m.get("content"), str):
                 return f"messages[{i}] ({m['role']}) has no string 'content'"
             if m["role"] not in ("system", "user", "assistant"):
-                return f"messages[{i}] has unknown role {m['role']!r} (use system, user or assistant)"
+                return (
+                    f"messages[{i}] has unknown role {m['role']!r} (use system, user or assistant)"
+                )
         if msgs[-1]["role"] != "assistant":
             return "the last message must be the assistant's answer (role 'assistant')"
         prompt_msgs = [{"role": m["role"], "content": m["content"]} for m in msgs[:-1]]
@@ -110,7 +112,9 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
-def load_examples(path: str | Path, *, on_bad: str = "error", system_prompt: str = "") -> LoadReport:
+def load_examples(
+    path: str | Path, *, on_bad: str = "error", system_prompt: str = ""
+) -> LoadReport:
     """Read a JSONL file into examples.
 
     A bad record raises DataError naming ``file:line`` unless ``on_bad`` is
@@ -141,20 +145,28 @@ def load_examples(path: str | Path, *, on_bad: str = "error", system_prompt: str
             result = _record_to_example(rec, source, system_prompt)
         if isinstance(result, str):
             if on_bad != "skip":
-                raise DataError(f"{source}: {result}. Fix the record, or set data.on_bad_record = \"skip\" to skip bad records.")
+                raise DataError(
+                    f'{source}: {result}. Fix the record, or set data.on_bad_record = "skip" to skip bad records.'
+                )
             skipped.append((source, result))
             continue
         result.index = len(examples)
         examples.append(result)
     if not examples:
-        raise DataError(f"{path}: no usable records (a JSONL file with 'messages' or 'prompt'/'completion' objects is expected)")
+        raise DataError(
+            f"{path}: no usable records (a JSONL file with 'messages' or 'prompt'/'completion' objects is expected)"
+        )
     return LoadReport(examples, skipped)
 
 
-def split_train_val(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+def split_train_val(
+    examples: list[Example], fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
     """A seeded split; both parts are re-indexed so ``index`` is the position in each."""
     if len(examples) < 2:
-        raise DataError("data.train has fewer than 2 records: cannot split off a validation set; set data.val")
+        raise DataError(
+            "data.train has fewer than 2 records: cannot split off a validation set; set data.val"
+        )
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     n_val = min(len(examples) - 1, max(1, round(fraction * len(examples))))
@@ -181,7 +193,7 @@ class PromptFormatter:
         has_chat = bool(getattr(tokenizer, "chat_template", None))
         if template == "chat" and not has_chat:
             raise DataError(
-                "data.template = \"chat\" but the tokenizer has no chat template; use \"plain\" or \"auto\""
+                'data.template = "chat" but the tokenizer has no chat template; use "plain" or "auto"'
             )
         self.tokenizer = tokenizer
         self.use_chat = has_chat and template != "plain"
@@ -194,10 +206,16 @@ class PromptFormatter:
     def prompt_text(self, ex: Example) -> str:
         """The text the model is given at generation time (ends where the answer starts)."""
         if self.use_chat:
-            return str(self.tokenizer.apply_chat_template(ex.messages, tokenize=False, add_generation_prompt=True))
+            return str(
+                self.tokenizer.apply_chat_template(
+                    ex.messages, tokenize=False, add_generation_prompt=True
+                )
+            )
         system = "\n\n".join(m["content"] for m in ex.messages if m["role"] == "system")
         turns = "\n\n".join(
-            (PLAIN_USER + m["content"]) if m["role"] == "user" else ("### Assistant:\n" + m["content"])
+            (PLAIN_USER + m["content"])
+            if m["role"] == "user"
+            else ("### Assistant:\n" + m["content"])
             for m in ex.messages
             if m["role"] != "system"
         )
@@ -254,7 +272,7 @@ def encode_examples(
             if on_bad != "skip":
                 raise DataError(
                     f"{ex.source}: {reason}. Raise data.max_length, shorten the record, "
-                    "or set data.on_bad_record = \"skip\"."
+                    'or set data.on_bad_record = "skip".'
                 )
             skipped.append((ex.source, reason))
             continue

@@ -184,7 +184,9 @@ class Counters:
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["timeout_pct"] = round(100.0 * self.timeouts / self.generations, 2) if self.generations else 0.0
+        d["timeout_pct"] = (
+            round(100.0 * self.timeouts / self.generations, 2) if self.generations else 0.0
+        )
         d["accuracy"] = round(self.matches / self.generations, 4) if self.generations else None
         return d
 
@@ -336,7 +338,11 @@ class EventWriter:
             "run_id": self.run_id,
             "step": int(step),
         }
-        if etype in EVENT_FIELDS and "counters" in EVENT_FIELDS[etype] and "counters" not in fields_:
+        if (
+            etype in EVENT_FIELDS
+            and "counters" in EVENT_FIELDS[etype]
+            and "counters" not in fields_
+        ):
             self.counters.dropped_events = self.dropped
             fields_["counters"] = self.counters.as_dict()
         event.update(cap_texts(fields_, self.max_text_chars))

@@ -37,20 +37,30 @@ class SylloTrainer(Trainer):
         self.settings = settings
 
     def compute_loss(
-        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
     ) -> Any:
         # Host-side bookkeeping the collator attached; the model must not see it.
         idx = inputs.pop("idx", None)
         n_tokens = int(inputs.pop("n_tokens", 0))
-        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        loss, outputs = super().compute_loss(
+            model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
+        )
         if model.training:
             # The step being trained is the one after the last completed step.
             self.monitor.on_batch(self.state.global_step + 1, inputs, outputs, idx, n_tokens)
         return (loss, outputs) if return_outputs else loss
 
-    def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval") -> dict[str, float]:
+    def evaluate(
+        self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval"
+    ) -> dict[str, float]:
         metrics = self.monitor.run_eval(self.model, self.state.global_step, self.state.epoch or 0.0)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        self.control = self.callback_handler.on_evaluate(
+            self.args, self.state, self.control, metrics
+        )
         return metrics
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
@@ -95,4 +105,6 @@ class SylloTrainer(Trainer):
         seconds = time.perf_counter() - t0
         self.monitor.add_excluded(seconds)
         if self.monitor.is_main:
-            self.monitor.reporter.emit("checkpoint", step, path=str(path), seconds=round(seconds, 3))
+            self.monitor.reporter.emit(
+                "checkpoint", step, path=str(path), seconds=round(seconds, 3)
+            )

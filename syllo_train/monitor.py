@@ -48,7 +48,9 @@ def example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy over one example's answer tokens (labels != -100)."""
     shift_logits = logits[:-1].float()
     shift_labels = labels[1:]
-    return torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE_INDEX, reduction="mean")
+    return torch.nn.functional.cross_entropy(
+        shift_logits, shift_labels, ignore_index=IGNORE_INDEX, reduction="mean"
+    )
 
 
 def dist_info() -> tuple[int, int]:
@@ -141,7 +143,9 @@ class SylloMonitor(TrainerCallback):
             return False
         return self.captured is None or self.captured.step != step
 
-    def on_batch(self, step: int, inputs: dict[str, Any], outputs: Any, idx: list[int] | None, n_tokens: int) -> None:
+    def on_batch(
+        self, step: int, inputs: dict[str, Any], outputs: Any, idx: list[int] | None, n_tokens: int
+    ) -> None:
         """Called for every training micro-batch, after the forward pass."""
         self.window_tokens += n_tokens
         if not idx or not self.wants_example(step):
@@ -195,7 +199,14 @@ class SylloMonitor(TrainerCallback):
         control.should_evaluate = False
         return control
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+    def on_log(
+        self,
+        args: Any,
+        state: Any,
+        control: Any,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not logs or "loss" not in logs:
             return  # the Trainer's end-of-training summary: not a log-tier event
         step = state.global_step
@@ -215,7 +226,9 @@ class SylloMonitor(TrainerCallback):
                 # Every rank sees the same sums: all stop after this step, saved.
                 name, ranks = received[-1]
                 self.stop_requested = self.stop_requested or name
-                self._stop_here(step, control, f"{name} (on {ranks} of {self.world_size} processes)")
+                self._stop_here(
+                    step, control, f"{name} (on {ranks} of {self.world_size} processes)"
+                )
         steps_per_s = steps_done / train_s if steps_done > 0 else None
         tokens_per_s = tokens / train_s if steps_done > 0 else None
         if steps_per_s:
@@ -299,7 +312,9 @@ class SylloMonitor(TrainerCallback):
                 epoch=round(float(epoch or 0.0), 4),
                 val_loss=_finite(val_loss),
                 train_loss=train_loss,
-                gap=(val_loss - train_loss) if (val_loss is not None and train_loss is not None) else None,
+                gap=(val_loss - train_loss)
+                if (val_loss is not None and train_loss is not None)
+                else None,
                 accuracy=(matched / len(samples)) if samples else None,
                 samples=samples,
                 seconds=round(seconds, 3),
@@ -330,7 +345,8 @@ class SylloMonitor(TrainerCallback):
                     items = [
                         {
                             "input_ids": self.val_set.prompt_ids[i] + self.val_set.answer_ids[i],
-                            "labels": [IGNORE_INDEX] * len(self.val_set.prompt_ids[i]) + self.val_set.answer_ids[i],
+                            "labels": [IGNORE_INDEX] * len(self.val_set.prompt_ids[i])
+                            + self.val_set.answer_ids[i],
                             "idx": i,
                         }
                         for i in chunk
@@ -338,7 +354,9 @@ class SylloMonitor(TrainerCallback):
                     batch = self.collator(items)
                     input_ids = batch["input_ids"].to(device)
                     labels = batch["labels"].to(device)
-                    logits = model(input_ids=input_ids, attention_mask=batch["attention_mask"].to(device)).logits
+                    logits = model(
+                        input_ids=input_ids, attention_mask=batch["attention_mask"].to(device)
+                    ).logits
                     shift_logits = logits[:, :-1].float()
                     shift_labels = labels[:, 1:]
                     loss_sum = torch.nn.functional.cross_entropy(
@@ -403,7 +421,9 @@ class SylloMonitor(TrainerCallback):
             torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
             limit = float(t.item())
             if limit <= 0:  # the round budget is spent (run_eval_round's rule)
-                res = GenerationResult(None, "", 0, 0.0, True, False, False, limit_s=0.0, skipped=True)
+                res = GenerationResult(
+                    None, "", 0, 0.0, True, False, False, limit_s=0.0, skipped=True
+                )
             else:
                 res = generate_bounded(
                     model,

@@ -22,8 +22,12 @@ from syllo_train.status import SNAPSHOT_NAME, StatusSnapshot
 EVENTS_NAME = "events.jsonl"
 HUMAN_LOG_NAME = "train.log"
 
-_SNAPSHOT_ON = frozenset({"run_start", "log", "eval", "timeout", "checkpoint", "resume", "run_end", "error"})
-_DURABLE_ON = frozenset({"checkpoint", "run_end"})  # worth an fsync: a person relies on these after a crash
+_SNAPSHOT_ON = frozenset(
+    {"run_start", "log", "eval", "timeout", "checkpoint", "resume", "run_end", "error"}
+)
+_DURABLE_ON = frozenset(
+    {"checkpoint", "run_end"}
+)  # worth an fsync: a person relies on these after a crash
 
 
 def end_torn_line(path: Path) -> bool:
@@ -72,9 +76,13 @@ class Reporter:
         self.enabled = enabled
         if enabled:
             end_torn_line(self.out_dir / EVENTS_NAME)
-        self.writer = EventWriter(self.out_dir / EVENTS_NAME, run_id, max_text_chars=max_text_chars, enabled=enabled)
+        self.writer = EventWriter(
+            self.out_dir / EVENTS_NAME, run_id, max_text_chars=max_text_chars, enabled=enabled
+        )
         self.snapshot = StatusSnapshot(self.out_dir / SNAPSHOT_NAME)
-        self.human = HumanLog(self.out_dir / HUMAN_LOG_NAME if enabled else None, echo if enabled else None)
+        self.human = HumanLog(
+            self.out_dir / HUMAN_LOG_NAME if enabled else None, echo if enabled else None
+        )
         self._lock = threading.RLock()
         self.last_event: dict[str, Any] | None = None
         self._maybe_torn = False  # a write failed: the file may end in part of a line

@@ -62,7 +62,9 @@ def check_writable(folder: str | Path, key: str) -> Path:
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
-        raise InputError(f"{key} = {str(folder)!r}: cannot write there ({exc.strerror}); choose a writable folder") from None
+        raise InputError(
+            f"{key} = {str(folder)!r}: cannot write there ({exc.strerror}); choose a writable folder"
+        ) from None
     return path
 
 
@@ -71,7 +73,9 @@ def load_tokenizer(cfg: Config) -> Any:
 
     try:
         tok = AutoTokenizer.from_pretrained(
-            cfg.model.name_or_path, trust_remote_code=cfg.model.trust_remote_code, revision=cfg.model.revision
+            cfg.model.name_or_path,
+            trust_remote_code=cfg.model.trust_remote_code,
+            revision=cfg.model.revision,
         )
     except Exception as exc:  # transformers raises OSError/ValueError/HTTP errors here
         raise InputError(_model_load_message(cfg, "tokenizer", exc)) from None
@@ -79,7 +83,9 @@ def load_tokenizer(cfg: Config) -> Any:
         # Many causal LMs ship without a pad token; padding is masked anyway.
         tok.pad_token = tok.eos_token
     if tok.eos_token is None:
-        raise InputError(f"model.name_or_path = {cfg.model.name_or_path!r}: the tokenizer has no EOS token, so generation could not stop")
+        raise InputError(
+            f"model.name_or_path = {cfg.model.name_or_path!r}: the tokenizer has no EOS token, so generation could not stop"
+        )
     return tok
 
 
@@ -122,8 +128,14 @@ def prepare_data(cfg: Config, tokenizer: Any) -> PreparedData:
     val, skipped_val = encode_examples(val_ex, formatter, d.max_length, on_bad=on_bad)
     skipped += skipped_train + skipped_val
     val_loss_ids = seeded_subset(len(val), d.val_max_examples, d.split_seed)
-    eval_prompt_ids = seeded_subset(len(val), cfg.monitor.eval_samples, cfg.monitor.eval_seed) if cfg.monitor.eval_samples else []
-    return PreparedData(formatter, train, val, val_loss_ids, eval_prompt_ids, skipped, data_fingerprint(files))
+    eval_prompt_ids = (
+        seeded_subset(len(val), cfg.monitor.eval_samples, cfg.monitor.eval_seed)
+        if cfg.monitor.eval_samples
+        else []
+    )
+    return PreparedData(
+        formatter, train, val, val_loss_ids, eval_prompt_ids, skipped, data_fingerprint(files)
+    )
 
 
 def pick_dtype(cfg: Config, use_cuda: bool) -> Any:
@@ -204,7 +216,12 @@ def _versions() -> dict[str, str]:
 
     from syllo_train import __version__
 
-    return {"syllo": __version__, "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
+    return {
+        "syllo": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _param_counts(model: Any) -> tuple[int, int]:
@@ -297,9 +314,13 @@ def _prepare(cfg: Config) -> _Prepared:
     check_trainer_args(cfg)
     check_writable(cfg.output.dir, "output.dir")
     check_writable(cfg.train.output_dir, "train.output_dir")
-    use_cuda = cfg.train.device == "cuda" or (cfg.train.device == "auto" and torch.cuda.is_available())
+    use_cuda = cfg.train.device == "cuda" or (
+        cfg.train.device == "auto" and torch.cuda.is_available()
+    )
     if cfg.train.device == "cuda" and not torch.cuda.is_available():
-        raise InputError('train.device = "cuda" but no CUDA device is available; use "auto" or "cpu"')
+        raise InputError(
+            'train.device = "cuda" but no CUDA device is available; use "auto" or "cpu"'
+        )
     tokenizer = load_tokenizer(cfg)
     data = prepare_data(cfg, tokenizer)
     settings = {**fingerprint_settings(cfg), "template": data.formatter.name}
@@ -322,7 +343,11 @@ def _check_distributed_budget(cfg: Config, args: Any) -> None:
 
     m = cfg.monitor
     problem = check_eval_budget(
-        m.eval_samples, m.generation_timeout_s, m.eval_timeout_s, float(args.ddp_timeout), m.stall_grace_s
+        m.eval_samples,
+        m.generation_timeout_s,
+        m.eval_timeout_s,
+        float(args.ddp_timeout),
+        m.stall_grace_s,
     )
     if problem:
         raise InputError(problem)
@@ -401,8 +426,10 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
     for line in p.plan.skipped:
         reporter.note(f"⚠️ {line}")
     if p.data.skipped:
-        reporter.note(f"⚠️ skipped {len(p.data.skipped)} bad records (data.on_bad_record = \"skip\"); first: "
-                      + "; ".join(f"{src}: {why}" for src, why in p.data.skipped[:3]))
+        reporter.note(
+            f'⚠️ skipped {len(p.data.skipped)} bad records (data.on_bad_record = "skip"); first: '
+            + "; ".join(f"{src}: {why}" for src, why in p.data.skipped[:3])
+        )
     if p.plan.counters:
         # Continue the run's totals from the checkpoint (events after it were redone).
         reporter.writer.counters = Counters.from_dict(p.plan.counters)
@@ -430,8 +457,13 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
         # Best effort only: the interrupted main thread may hold a writer lock, so
         # the last event is written from another thread, and we exit either way.
         def last_event() -> None:
-            reporter.emit("run_end", monitor_step(reporter, step_now), status="stopped",
-                          reason=f"second {name}: exited at once", elapsed_s=round(time.time() - t_start, 3))
+            reporter.emit(
+                "run_end",
+                monitor_step(reporter, step_now),
+                status="stopped",
+                reason=f"second {name}: exited at once",
+                elapsed_s=round(time.time() - t_start, 3),
+            )
 
         writer = threading.Thread(target=last_event, daemon=True)
         writer.start()
@@ -469,7 +501,9 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
                 "resume",
                 p.plan.step,
                 from_checkpoint=str(p.plan.checkpoint),
-                reason=os.environ.get("SYLLO_RESUME_REASON", "train.resume = auto: newest complete checkpoint"),
+                reason=os.environ.get(
+                    "SYLLO_RESUME_REASON", "train.resume = auto: newest complete checkpoint"
+                ),
             )
         if p.plan.step >= max_steps:
             status, code = "completed", EXIT_OK
@@ -498,14 +532,26 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
     except BaseException as exc:
         step_now = reporter.last_event["step"] if reporter.last_event else step_now
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-12:])
-        reporter.emit("error", step_now, error_type=type(exc).__name__, message=str(exc) or type(exc).__name__, traceback=tb)
+        reporter.emit(
+            "error",
+            step_now,
+            error_type=type(exc).__name__,
+            message=str(exc) or type(exc).__name__,
+            traceback=tb,
+        )
         reason = f"{type(exc).__name__}: {exc}"
         print(f"syllo-train: training failed: {reason}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         signals.restore()
         last_step = max(step_now, monitor_step(reporter, step_now))
-        reporter.emit("run_end", last_step, status=status, reason=reason, elapsed_s=round(time.time() - t_start, 3))
+        reporter.emit(
+            "run_end",
+            last_step,
+            status=status,
+            reason=reason,
+            elapsed_s=round(time.time() - t_start, 3),
+        )
         reporter.close()
 
 

@@ -30,7 +30,9 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, *, fsync: bool = 
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    payload = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY)
+    payload = orjson.dumps(
+        data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+    )
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(payload)
@@ -112,8 +114,18 @@ class StatusSnapshot:
             d["resumed_from"] = event.get("resumed_from")
             d["pid"] = event.get("pid", d["pid"])
         elif etype == "log":
-            for key in ("total_steps", "epoch", "loss", "lr", "grad_norm", "steps_per_s", "tokens_per_s",
-                        "eta_s", "elapsed_s", "peak_mem_bytes"):
+            for key in (
+                "total_steps",
+                "epoch",
+                "loss",
+                "lr",
+                "grad_norm",
+                "steps_per_s",
+                "tokens_per_s",
+                "eta_s",
+                "elapsed_s",
+                "peak_mem_bytes",
+            ):
                 d[key] = event.get(key)
             ex = event.get("example")
             if isinstance(ex, dict):
@@ -147,12 +159,20 @@ class StatusSnapshot:
                     "timed_out": s.get("timed_out"),
                 }
         elif etype == "checkpoint":
-            d["last_checkpoint"] = {"step": event.get("step"), "path": event.get("path"), "ts": event.get("ts")}
+            d["last_checkpoint"] = {
+                "step": event.get("step"),
+                "path": event.get("path"),
+                "ts": event.get("ts"),
+            }
         elif etype == "resume":
             d["resumed_from"] = event.get("from_checkpoint")
             if event.get("from_checkpoint"):
                 # The checkpoint resumed from is the newest one until the next save.
-                d["last_checkpoint"] = {"step": event.get("step"), "path": event.get("from_checkpoint"), "ts": event.get("ts")}
+                d["last_checkpoint"] = {
+                    "step": event.get("step"),
+                    "path": event.get("from_checkpoint"),
+                    "ts": event.get("ts"),
+                }
         elif etype == "run_end":
             d["status"] = event.get("status")
             d["reason"] = event.get("reason")

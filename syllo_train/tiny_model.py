@@ -24,9 +24,15 @@ PAD, BOS, EOS = "<|pad|>", "<|bos|>", "<|eos|>"
 #: is the demo's; ``base`` (~100M parameters) is for GPU checks.
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
-    "small": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4),
-    "medium": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=8),
-    "base": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12),
+    "small": dict(
+        hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4
+    ),
+    "medium": dict(
+        hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=8
+    ),
+    "base": dict(
+        hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12
+    ),
 }
 
 #: A ChatML-style template, for tests and users who want a chat model. The
@@ -60,7 +66,9 @@ def texts_from_jsonl(paths: Iterable[str | Path]) -> Iterator[str]:
                         yield rec[key]
 
 
-def build_tokenizer(texts: Iterable[str], *, vocab_size: int = 512, chat_template: str | None = None) -> Any:
+def build_tokenizer(
+    texts: Iterable[str], *, vocab_size: int = 512, chat_template: str | None = None
+) -> Any:
     """Train a byte-level BPE on ``texts`` and wrap it as a transformers fast tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -89,7 +97,9 @@ def build_tokenizer(texts: Iterable[str], *, vocab_size: int = 512, chat_templat
     return fast
 
 
-def build_model(tokenizer: Any, *, preset: str = "tiny", max_position_embeddings: int = 1024, seed: int = 0) -> Any:
+def build_model(
+    tokenizer: Any, *, preset: str = "tiny", max_position_embeddings: int = 1024, seed: int = 0
+) -> Any:
     """A randomly initialised Llama-style causal LM sized by ``preset``."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -122,7 +132,9 @@ def build_tiny_model(
     """Train a tokenizer on ``texts``, build a model, save both to ``out_dir``; return it."""
     out = Path(out_dir)
     tokenizer = build_tokenizer(texts, vocab_size=vocab_size, chat_template=chat_template)
-    model = build_model(tokenizer, preset=preset, max_position_embeddings=max_position_embeddings, seed=seed)
+    model = build_model(
+        tokenizer, preset=preset, max_position_embeddings=max_position_embeddings, seed=seed
+    )
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(out)
     model.save_pretrained(out)
@@ -131,12 +143,18 @@ def build_tiny_model(
 
 def main(argv: list[str] | None = None) -> int:
     """``syllo-train model tiny --data FILE [--data FILE] --out DIR [--size tiny]``."""
-    parser = argparse.ArgumentParser(prog="syllo-train model tiny", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", action="append", required=True, help="JSONL file(s) to train the tokenizer on")
+    parser = argparse.ArgumentParser(
+        prog="syllo-train model tiny", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--data", action="append", required=True, help="JSONL file(s) to train the tokenizer on"
+    )
     parser.add_argument("--out", required=True, help="folder to save the model and tokenizer into")
     parser.add_argument("--size", default="tiny", choices=sorted(PRESETS), help="model size preset")
     parser.add_argument("--vocab-size", type=int, default=512, help="BPE vocabulary size")
-    parser.add_argument("--chat-template", action="store_true", help="give the tokenizer a ChatML chat template")
+    parser.add_argument(
+        "--chat-template", action="store_true", help="give the tokenizer a ChatML chat template"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     for path in args.data:

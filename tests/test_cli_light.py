@@ -37,7 +37,10 @@ def test_help_imports_no_heavy_module() -> None:
 
 def test_python_dash_m_entry_point_matches_console_script() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "syllo_train", "--version"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "syllo_train", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0
     assert proc.stdout.startswith("syllo ")
@@ -45,7 +48,10 @@ def test_python_dash_m_entry_point_matches_console_script() -> None:
 
 def test_unknown_command_is_a_usage_error() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "syllo_train", "frobnicate"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "syllo_train", "frobnicate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr

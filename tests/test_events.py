@@ -6,8 +6,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
-
 from syllo_train import events
 from syllo_train.events import EVENT_FIELDS, EventWriter, validate_event
 from syllo_tui.stream import EventTail
@@ -26,20 +24,61 @@ SAMPLE = {
 # EVENT_FIELDS without a payload here.
 PAYLOADS: dict[str, dict] = {
     "run_start": dict(
-        config={"train": {"max_steps": 10}}, model="m", params_total=10, params_trainable=10,
-        train_examples=5, val_examples=2, eval_prompts=1, max_steps=10, world_size=1,
-        resumed_from=None, device="cpu", pid=1, versions={"syllo": "0"},
+        config={"train": {"max_steps": 10}},
+        model="m",
+        params_total=10,
+        params_trainable=10,
+        train_examples=5,
+        val_examples=2,
+        eval_prompts=1,
+        max_steps=10,
+        world_size=1,
+        resumed_from=None,
+        device="cpu",
+        pid=1,
+        versions={"syllo": "0"},
     ),
     "log": dict(
-        total_steps=10, epoch=0.5, loss=1.5, lr=1e-3, grad_norm=0.7, steps_per_s=None,
-        tokens_per_s=None, eta_s=None, elapsed_s=1.0, peak_mem_bytes=1024, mem_kind="rss",
+        total_steps=10,
+        epoch=0.5,
+        loss=1.5,
+        lr=1e-3,
+        grad_norm=0.7,
+        steps_per_s=None,
+        tokens_per_s=None,
+        eta_s=None,
+        elapsed_s=1.0,
+        peak_mem_bytes=1024,
+        mem_kind="rss",
         example={**SAMPLE, "loss": 1.25},
     ),
     "eval": dict(
-        total_steps=10, epoch=0.5, val_loss=1.7, train_loss=1.5, gap=0.2, accuracy=0.0, seconds=0.4,
+        total_steps=10,
+        epoch=0.5,
+        val_loss=1.7,
+        train_loss=1.5,
+        gap=0.2,
+        accuracy=0.0,
+        seconds=0.4,
         samples=[
-            {**SAMPLE, "sample": 0, "output": "x", "match": False, "output_tokens": 1, "seconds": 0.1, "timed_out": False},
-            {**SAMPLE, "sample": 1, "output": None, "match": None, "output_tokens": 9, "seconds": 0.5, "timed_out": True},
+            {
+                **SAMPLE,
+                "sample": 0,
+                "output": "x",
+                "match": False,
+                "output_tokens": 1,
+                "seconds": 0.1,
+                "timed_out": False,
+            },
+            {
+                **SAMPLE,
+                "sample": 1,
+                "output": None,
+                "match": None,
+                "output_tokens": 9,
+                "seconds": 0.5,
+                "timed_out": True,
+            },
         ],
     ),
     "timeout": dict(sample=1, limit_s=0.5, elapsed_s=0.51, tokens=9, partial="{", stall=False),
@@ -101,7 +140,11 @@ def test_long_texts_are_capped_and_marked(tmp_path: Path) -> None:
     ev = w.emit("timeout", 1, **{**PAYLOADS["timeout"], "partial": long})
     assert len(ev["partial"]) == 50 and ev["partial"].endswith(events.CUT_MARKER)
     assert ev["partial_cut"] == 500
-    nested = w.emit("eval", 1, **{**PAYLOADS["eval"], "samples": [{**PAYLOADS["eval"]["samples"][0], "output": long}]})
+    nested = w.emit(
+        "eval",
+        1,
+        **{**PAYLOADS["eval"], "samples": [{**PAYLOADS["eval"]["samples"][0], "output": long}]},
+    )
     assert nested["samples"][0]["output_cut"] == 500
     assert validate_event(nested) == []
     short = w.emit("timeout", 1, **PAYLOADS["timeout"])
@@ -114,8 +157,6 @@ def test_each_event_is_one_whole_line(tmp_path: Path) -> None:
     w.emit("error", 0, error_type="X", message="line1\nline2\r\n\x1b[2J", traceback=None)
     data = path.read_bytes()
     assert data.count(b"\n") == 1 and data.endswith(b"\n")
-
-
 
 
 def test_failed_writes_are_counted_then_reported(tmp_path: Path) -> None:
@@ -145,7 +186,12 @@ def test_docs_cover_every_type_field_and_counter() -> None:
         assert f"### `{etype}`" in doc, etype
         for name in spec:
             assert re.search(rf"\| `{name}` \|", doc), f"{etype}.{name} undocumented"
-    for name in (*events.LOG_EXAMPLE_FIELDS, *events.EVAL_SAMPLE_FIELDS, *events.COUNTER_FIELDS, *events.COMMON_FIELDS):
+    for name in (
+        *events.LOG_EXAMPLE_FIELDS,
+        *events.EVAL_SAMPLE_FIELDS,
+        *events.COUNTER_FIELDS,
+        *events.COMMON_FIELDS,
+    ):
         assert re.search(rf"\| `{name}` \|", doc), f"{name} undocumented"
 
 

@@ -481,9 +481,7 @@ def test_resume_continues_from_last_checkpoint(kill_resume: KillResume) -> None:
     snap = json.loads((kill_resume.cwd / "status" / "training_status.json").read_text())
     assert (snap["status"], snap["step"]) == ("completed", KILL_MAX_STEPS)
     # Counters continue the run's totals from the checkpoint across the seam.
-    ckpt_event = next(
-        e for e in kill_resume.killed if e["type"] == "checkpoint" and e["step"] == n
-    )
+    ckpt_event = next(e for e in kill_resume.killed if e["type"] == "checkpoint" and e["step"] == n)
     first_after = next(e for e in r if "counters" in e)
     assert first_after["counters"]["checkpoints"] >= ckpt_event["counters"]["checkpoints"] >= 1
     final = r[-1]["counters"]
