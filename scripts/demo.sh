@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: the embedded default, from nothing to a model learning, live.
-#   1. SYLLO puzzles (tiny level) into data/demo/   (kept; deterministic)
+#   1. SYLLO puzzles (easy level) into data/demo/   (kept; deterministic)
 #   2. a small Llama-style model + BPE tokenizer into runs/tiny-model/ (kept)
 #   3. a fresh training run of examples/demo.toml (outputs in status/, runs/demo/)
 #   4. with a terminal: syllo-tui in the foreground. Quitting it (q) stops the
@@ -17,7 +17,7 @@ CONFIG=examples/demo.toml
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 if [ ! -s data/demo/train.jsonl ] || [ ! -s data/demo/train.val.jsonl ]; then
-  "$BIN/syllo-train" data syllo --n 20000 --val-fraction 0.01 --level tiny --seed 0 data/demo/train.jsonl
+  "$BIN/syllo-train" data syllo --n 20000 --val-fraction 0.01 --level easy --seed 0 data/demo/train.jsonl
 fi
 if [ ! -s runs/tiny-model/config.json ]; then
   "$BIN/syllo-train" model tiny --data data/demo/train.jsonl --out runs/tiny-model --size small

@@ -42,7 +42,7 @@ def test_demo_config_learns_end_to_end(tmp_path: Path) -> None:
         "--val-fraction",
         "0.02",
         "--level",
-        "tiny",
+        "easy",
         "--seed",
         "0",
         "data/demo/train.jsonl",
