@@ -74,6 +74,19 @@ class UsageError(ValueError):
 # --- detach --------------------------------------------------------------------------------------
 
 
+def _existing_folder(target: str | os.PathLike[str]) -> Path | None:
+    """resolve_folder, plus the check that it exists; None (after saying why) when not."""
+    try:
+        folder = resolve_folder(target)
+    except UsageError as exc:
+        _err(f"error: {exc}")
+        return None
+    if not folder.is_dir():
+        _err(f"error: {folder}: no such folder; pass a run's output.dir (or its config file)")
+        return None
+    return folder
+
+
 def detach(
     cfg: Any,
     config_path: str,
@@ -190,13 +203,8 @@ def stop(
     timeout_s: float = 900.0,
 ) -> int:
     """``syllo-train stop``: 0 stopped (or nothing was running), 1 still alive after the wait, 2 usage, 3 stale."""
-    try:
-        folder = resolve_folder(target)
-    except UsageError as exc:
-        _err(f"error: {exc}")
-        return EXIT_USAGE
-    if not folder.is_dir():
-        _err(f"error: {folder}: no such folder; pass a run's output.dir (or its config file)")
+    folder = _existing_folder(target)
+    if folder is None:
         return EXIT_USAGE
     held = lock_held(folder)
     info = read_lock(folder) or {}
@@ -450,13 +458,8 @@ def summary(folder: Path, code: int, state: str, notes: list[str]) -> str:
 
 def status(target: str | os.PathLike[str], *, stale_after_s: float | None = None) -> int:
     """``syllo-train status``: print the summary; the exit code is in STATUS_CODES."""
-    try:
-        folder = resolve_folder(target)
-    except UsageError as exc:
-        _err(f"error: {exc}")
-        return EXIT_USAGE
-    if not folder.is_dir():
-        _err(f"error: {folder}: no such folder; pass a run's output.dir (or its config file)")
+    folder = _existing_folder(target)
+    if folder is None:
         return EXIT_USAGE
     code, state, notes = assess(folder, stale_after_s=stale_after_s)
     print(summary(folder, code, state, notes))
