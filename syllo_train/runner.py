@@ -311,9 +311,7 @@ def _prepare(cfg: Config) -> _Prepared:
 
     hf_logging.disable_progress_bar()  # the human log is the progress display
 
-    check_trainer_args(cfg)
-    check_writable(cfg.output.dir, "output.dir")
-    check_writable(cfg.train.output_dir, "train.output_dir")
+    check_trainer_args(cfg)  # the output folders were checked before the lock was taken
     use_cuda = cfg.train.device == "cuda" or (
         cfg.train.device == "auto" and torch.cuda.is_available()
     )
