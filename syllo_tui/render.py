@@ -11,6 +11,7 @@ too.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, tzinfo
 
@@ -110,7 +111,11 @@ def fmt_clock(ts: float | None, tz: tzinfo | None = None) -> str:
     """Wall-clock time of an event, HH:MM:SS (local time unless ``tz`` is given)."""
     if ts is None:
         return "--:--:--"
-    return datetime.fromtimestamp(ts, tz).strftime("%H:%M:%S")
+    try:
+        return datetime.fromtimestamp(ts, tz).strftime("%H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        # Issue #9 (fuzzing): one event with "ts": 1e20 crashed the live TUI here.
+        return "??:??:??"
 
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -180,7 +185,12 @@ def sparkline(series: Series, width: int, span: tuple[int, int] | None = None) -
         elif vmax <= vmin:
             out.append(_LEVELS[3])
         else:
-            out.append(_LEVELS[round((v - vmin) / (vmax - vmin) * (len(_LEVELS) - 1))])
+            level = (v - vmin) / (vmax - vmin) * (len(_LEVELS) - 1)
+            # Issue #9 (fuzzing): values near the float limit overflow to inf/nan here,
+            # and round(nan) crashed the live TUI.
+            out.append(
+                _LEVELS[round(level)] if math.isfinite(level) else _LEVELS[-1 if v > 0 else 0]
+            )
     for seam in series.seams:
         if lo <= seam <= hi:
             out[column(seam)] = SEAM

@@ -116,7 +116,9 @@ class EventsFile:
 
     events: list[dict[str, Any]]
     torn_tail: bytes  # bytes after the last newline (a line cut by the crash), b"" if none
-    bad_lines: list[tuple[int, bytes]]  # (line number, bytes) of complete lines that do not parse
+    bad_lines: list[
+        tuple[int, bytes]
+    ]  # (line number, bytes or problems) of lines that do not parse
 
 
 def read_events_file(path: Path, *, allowed_bad: frozenset[int] = frozenset()) -> EventsFile:
@@ -132,11 +134,11 @@ def read_events_file(path: Path, *, allowed_bad: frozenset[int] = frozenset()) -
             event = orjson.loads(line)
         except orjson.JSONDecodeError:
             if n not in allowed_bad:
-                bad.append((n, line[:200]))
+                bad.append((n, line))
             continue
         problems = validate_event(event)
         if problems:
-            bad.append((n, f"{problems}".encode()[:200]))
+            bad.append((n, f"{problems}".encode()))
             continue
         events.append(event)
     return EventsFile(events, tail, bad)
@@ -214,7 +216,6 @@ class Trainer:
         *,
         status_dir: str = "status",
         env: dict[str, str] | None = None,
-        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.cwd = cwd
@@ -230,7 +231,6 @@ class Trainer:
                 env=env or subprocess_env(),
                 stdout=out,
                 stderr=err,
-                preexec_fn=preexec_fn,  # noqa: PLW1509 - a resource limit for this child only
             )
 
     @property
@@ -261,7 +261,9 @@ class Trainer:
         path = self.cwd / "stderr.txt"
         return path.read_text(errors="replace")[-n:] if path.exists() else ""
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str, poll_s: float = 0.005) -> Any:
+    def wait_for(
+        self, predicate: Callable[[], Any], timeout: float, what: str, poll_s: float = 0.005
+    ) -> Any:
         """Poll ``predicate`` until it returns something truthy; fail if the process exits first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -279,7 +281,9 @@ class Trainer:
         self.kill()
         raise AssertionError(f"gave up waiting {timeout:.0f}s for {what}\n{self.stderr_tail()}")
 
-    def wait_event(self, pred: Callable[[dict[str, Any]], bool], timeout: float, what: str) -> dict[str, Any]:
+    def wait_event(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float, what: str
+    ) -> dict[str, Any]:
         def find() -> dict[str, Any] | None:
             return next((e for e in self.own_events() if pred(e)), None)
 
@@ -296,7 +300,9 @@ class Trainer:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(f"the trainer did not finish within {timeout:.0f}s\n{self.stderr_tail()}") from None
+            raise AssertionError(
+                f"the trainer did not finish within {timeout:.0f}s\n{self.stderr_tail()}"
+            ) from None
 
 
 def inet_sockets(pid: int) -> list[str]:

@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import _torture as T
+import pytest
 
 _HERE = Path(__file__).resolve().parent
 _T0 = time.time()
@@ -61,7 +60,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(f"    done : {fig.what} × {fig.times}")
         tr.write_line(f"    lost : {fig.lost}")
         for key, value in fig.details.items():
-            tr.write_line(f"    {key} : {value}")
+            tr.write_line(f"    {key} : {' '.join(str(value).split())}")  # one line each
         tr.write_line(f"    time : {fig.seconds}s   repro: {fig.command}")
     path = _report_path(config)
     T.dump_json(
