@@ -298,6 +298,36 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
+def end_torn_line(path: str | os.PathLike[str]) -> bool:
+    """Terminate a last line left without its newline; True when the file now ends cleanly.
+
+    Issue #9: an event is one write call, but a kill -9 during a write of more
+    than a page, or a short write on a full disk, can leave part of it. Glued
+    onto that fragment, the next event (a restarted trainer's run_start, the
+    first event after the disk has room again, a supervisor's run_end) would be
+    unreadable too; ended here, only the fragment is lost (and it was counted).
+    """
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() == 0:
+                return True
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":
+                return True
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            return os.write(fd, b"\n") == 1
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        # Still unwritable: the EventWriter counts the events it drops meanwhile,
+        # and the caller tries again before the next event.
+        return False
+
+
 class EventWriter:
     """Appends events to an NDJSON file, one whole line per ``os.write``.
 
@@ -325,6 +355,9 @@ class EventWriter:
         self.dropped = 0
         self._lock = threading.Lock()  # the stall watchdog writes from its own thread
         self._fd: int | None = None
+        # Issue #9: the file may end in a fragment (a writer killed mid-line, a
+        # failed write); it is ended before the next event so only it is lost.
+        self._maybe_torn = enabled
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -359,14 +392,16 @@ class EventWriter:
         if not self.enabled:
             return
         try:
+            if self._maybe_torn:
+                self._maybe_torn = not end_torn_line(self.path)
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             written = os.write(self._fd, line)
-            if written != len(line):  # a short write leaves a torn line: end it
-                os.write(self._fd, b"\n")
+            if written != len(line):
                 raise OSError(f"short write to {self.path}")
         except OSError:
             self.dropped += 1
+            self._maybe_torn = True
             # Reopen next time: the file may have been replaced or fixed.
             if self._fd is not None:
                 try:

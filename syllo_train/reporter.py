@@ -10,7 +10,6 @@ per run.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,36 +29,6 @@ _DURABLE_ON = frozenset(
 )  # worth an fsync: a person relies on these after a crash
 
 
-def end_torn_line(path: Path) -> bool:
-    """Terminate a last line left without its newline; True when the file now ends cleanly.
-
-    Issue #9: an event is one write call, but a kill -9 during a write of more
-    than a page, or a short write on a full disk, can leave part of it. Glued
-    onto that fragment, the next event (a restarted trainer's run_start, the
-    first event after the disk has room again, a supervisor's run_end) would be
-    unreadable too; ended here, only the fragment is lost (and it was counted).
-    """
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            if fh.tell() == 0:
-                return True
-            fh.seek(-1, os.SEEK_END)
-            if fh.read(1) == b"\n":
-                return True
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        try:
-            return os.write(fd, b"\n") == 1
-        finally:
-            os.close(fd)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        # Still unwritable: the EventWriter counts the events it drops meanwhile,
-        # and the caller tries again before the next event.
-        return False
-
-
 class Reporter:
     """Fans each event out to events.jsonl, training_status.json and train.log."""
 
@@ -74,8 +43,6 @@ class Reporter:
     ) -> None:
         self.out_dir = Path(out_dir)
         self.enabled = enabled
-        if enabled:
-            end_torn_line(self.out_dir / EVENTS_NAME)
         self.writer = EventWriter(
             self.out_dir / EVENTS_NAME, run_id, max_text_chars=max_text_chars, enabled=enabled
         )
@@ -85,7 +52,6 @@ class Reporter:
         )
         self._lock = threading.RLock()
         self.last_event: dict[str, Any] | None = None
-        self._maybe_torn = False  # a write failed: the file may end in part of a line
 
     @property
     def run_id(self) -> str:
@@ -97,13 +63,7 @@ class Reporter:
 
     def emit(self, etype: str, step: int, **fields: Any) -> dict[str, Any]:
         with self._lock:
-            if self._maybe_torn:
-                # Issue #9: end a fragment a failed write may have left before writing again.
-                self._maybe_torn = not end_torn_line(self.writer.path)
-            dropped = self.writer.dropped
             event = self.writer.emit(etype, step, **fields)
-            if self.writer.dropped != dropped:
-                self._maybe_torn = True
             self.last_event = event
             if not self.enabled:
                 return event

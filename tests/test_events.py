@@ -201,3 +201,13 @@ def test_doc_example_lines_are_valid_events() -> None:
     assert len(lines) >= 6
     for ln in lines:
         assert validate_event(events.decode_event(ln)) == [], ln[:80]
+
+
+def test_writer_ends_a_torn_last_line_before_its_first_event(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(b'{"v":1,"type":"log"}\n{"v":1,"type":"lo')  # a writer killed mid-line
+    w = EventWriter(path, "r")
+    ev = w.emit("resume", 3, **PAYLOADS["resume"])
+    lines = path.read_bytes().split(b"\n")
+    assert lines[1] == b'{"v":1,"type":"lo'  # the fragment alone is lost
+    assert events.decode_event(lines[2]) == ev
