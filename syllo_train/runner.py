@@ -34,6 +34,7 @@ from syllo_train.data import (
     split_train_val,
 )
 from syllo_train.events import Counters
+from syllo_train.humanlog import inert
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -538,7 +539,9 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
             traceback=tb,
         )
         reason = f"{type(exc).__name__}: {exc}"
-        print(f"syllo-train: training failed: {reason}", file=sys.stderr)
+        # Exception text can carry terminal escapes (torch's own bold markers, or
+        # model output quoted in a message): printed inert, like the human log.
+        print(f"syllo-train: training failed: {inert(reason)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         signals.restore()
