@@ -12,6 +12,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.syllo-installed
+PY_DIRS := syllo_train syllo_tui tests bench
 
 .PHONY: setup demo test lint torture clean-demo
 
@@ -27,8 +28,8 @@ demo: setup
 	bash scripts/demo.sh
 
 lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check $(PY_DIRS)
+	$(VENV)/bin/ruff format --check $(PY_DIRS)
 	$(VENV)/bin/mypy
 
 # The quick suite: everything but the torture suite (tests/reliability, marker
