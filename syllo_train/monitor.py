@@ -22,7 +22,7 @@ import torch
 from transformers import TrainerCallback
 
 from syllo_train import faults
-from syllo_train.data import IGNORE_INDEX, EncodedSet, PadCollator
+from syllo_train.data import IGNORE_INDEX, EncodedSet, PadCollator, TokenDataset
 from syllo_train.generation import (
     GenerationResult,
     StallInfo,
@@ -116,6 +116,7 @@ class SylloMonitor(TrainerCallback):
         self.rank, self.world_size = dist_info()
         self.is_main = self.rank == 0
         self.collator = PadCollator(tokenizer.pad_token_id)
+        self.val_items = TokenDataset(val_set)  # the same masking as training
         self.captured: CapturedExample | None = None
         self.last_train_loss: float | None = None
         self.last_eval_step = -1
@@ -342,16 +343,7 @@ class SylloMonitor(TrainerCallback):
                     chunk = ids[start : start + bs]
                     counted = bool(chunk)
                     chunk = chunk or self.val_loss_ids[:1]
-                    items = [
-                        {
-                            "input_ids": self.val_set.prompt_ids[i] + self.val_set.answer_ids[i],
-                            "labels": [IGNORE_INDEX] * len(self.val_set.prompt_ids[i])
-                            + self.val_set.answer_ids[i],
-                            "idx": i,
-                        }
-                        for i in chunk
-                    ]
-                    batch = self.collator(items)
+                    batch = self.collator([self.val_items[i] for i in chunk])
                     input_ids = batch["input_ids"].to(device)
                     labels = batch["labels"].to(device)
                     logits = model(
