@@ -416,6 +416,10 @@ class SylloApp(App[int]):
         if self._redraw_timer is not None:
             self._redraw_timer.stop()
             self._redraw_timer = None
+        if not self.is_running:
+            # Shutting down: Textual removes the widgets before it stops the timers,
+            # so a tick or a coalesced redraw can still fire here, with nothing to draw.
+            return
         self._last_redraw = time.monotonic()
         st = self.state
         if st.restarts != self._seen_restarts:

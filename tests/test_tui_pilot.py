@@ -353,3 +353,20 @@ async def test_long_texts_scroll_and_stale_runs_say_so(tmp_path: Path) -> None:
         await pilot.press("end")
         await pilot.pause()
         assert "line 199" in screen_text(app)
+
+
+async def test_a_redraw_that_fires_during_shutdown_does_nothing(tmp_path: Path) -> None:
+    """A redraw timer (the clock tick, a coalesced redraw) can fire while the app shuts down.
+
+    Textual removes the screens' widgets before it stops the app's timers, so a
+    redraw that fired in between found no widgets and crashed the exit; on a
+    loaded machine the timer fires late enough to land there. The shutdown
+    state is reached here for certain, then the redraw is called.
+    """
+    path = tmp_path / "events.jsonl"
+    eventgen.mid_run(path, step=100).close()
+    app = app_for(path)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, lambda: app.state.step == 100)
+    assert not app.is_running and not app.query("RunHeader")  # the widgets are gone
+    app._redraw()  # what a late timer does: must not raise
