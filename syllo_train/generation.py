@@ -70,10 +70,16 @@ class Watch:
     set when its ``on_stall`` has returned.
     """
 
-    def __init__(self, label: object, limit_s: float, grace_s: float) -> None:
+    def __init__(
+        self,
+        label: object,
+        limit_s: float,
+        grace_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label = label
         self.limit_s = limit_s
-        self.start = time.monotonic()
+        self.start = clock()
         self.fire_at = self.start + limit_s + grace_s
         self.tokens = 0
         self.stalled = False
@@ -94,7 +100,10 @@ class StallWatchdog:
     thread carries on.
 
     Use ``start()``/``stop()`` or ``with StallWatchdog(...) as wd:``; ``watch``
-    starts the thread if it is not running yet.
+    starts the thread if it is not running yet. ``clock`` is the time the
+    limits are measured in (``time.monotonic``; tests pass a clock they move
+    themselves, so a stall is a fact of the test, not of the machine's load);
+    ``poll_s`` is real time.
     """
 
     def __init__(
@@ -102,6 +111,7 @@ class StallWatchdog:
         on_stall: Callable[[StallInfo], None],
         grace_s: float = DEFAULT_GRACE_S,
         poll_s: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if grace_s < 0:
             raise ValueError(
@@ -112,6 +122,7 @@ class StallWatchdog:
         self.on_stall = on_stall
         self.grace_s = grace_s
         self.poll_s = poll_s
+        self.clock = clock
         self._cond = threading.Condition()
         self._watches: set[Watch] = set()
         self._stopping = False
@@ -155,7 +166,7 @@ class StallWatchdog:
         """Arm the watchdog around one generation limited to ``limit_s`` seconds."""
         if not self.running:
             self.start()
-        w = Watch(label, limit_s, self.grace_s)
+        w = Watch(label, limit_s, self.grace_s, self.clock)
         with self._cond:
             self._watches.add(w)
             self._cond.notify_all()
@@ -173,7 +184,7 @@ class StallWatchdog:
             with self._cond:
                 if self._stopping:
                     return
-                now = time.monotonic()
+                now = self.clock()
                 pending = [w for w in self._watches if not w.stalled]
                 for w in pending:
                     if now >= w.fire_at:
@@ -189,7 +200,7 @@ class StallWatchdog:
                         self._cond.wait()  # idle: sleep until a watch is armed
                     continue
             for w in due:  # outside the lock: on_stall may take its time (disk I/O)
-                info = StallInfo(w.label, w.limit_s, time.monotonic() - w.start, w.tokens)
+                info = StallInfo(w.label, w.limit_s, self.clock() - w.start, w.tokens)
                 try:
                     self.on_stall(info)
                 except Exception:
@@ -206,16 +217,23 @@ def _deadline_criteria_class() -> type:
     from transformers import StoppingCriteria
 
     class DeadlineCriteria(StoppingCriteria):
-        """Stop every row once the wall clock passes ``deadline`` (time.monotonic()).
+        """Stop every row once ``clock()`` passes ``deadline``.
 
         Called by ``generate`` after every new token; it also counts the new
         tokens so a watchdog can say how far a stuck generation got.
         """
 
-        def __init__(self, deadline: float, prompt_len: int, watch: Watch | None = None) -> None:
+        def __init__(
+            self,
+            deadline: float,
+            prompt_len: int,
+            watch: Watch | None = None,
+            clock: Callable[[], float] = time.monotonic,
+        ) -> None:
             self.deadline = deadline
             self.prompt_len = prompt_len
             self.watch = watch
+            self.clock = clock
             self.tokens = 0
             self.fired = False
 
@@ -223,7 +241,7 @@ def _deadline_criteria_class() -> type:
             self.tokens = int(input_ids.shape[1]) - self.prompt_len
             if self.watch is not None:
                 self.watch.tokens = self.tokens
-            if time.monotonic() >= self.deadline:
+            if self.clock() >= self.deadline:
                 self.fired = True
             # transformers 5: one bool per row, shape (batch,).
             return torch.full(
@@ -233,9 +251,14 @@ def _deadline_criteria_class() -> type:
     return DeadlineCriteria
 
 
-def make_deadline_criteria(deadline: float, prompt_len: int, watch: Watch | None = None) -> Any:
-    """A ``StoppingCriteria`` that stops generation once ``time.monotonic() >= deadline``."""
-    return _deadline_criteria_class()(deadline, prompt_len, watch)
+def make_deadline_criteria(
+    deadline: float,
+    prompt_len: int,
+    watch: Watch | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Any:
+    """A ``StoppingCriteria`` that stops generation once ``clock() >= deadline``."""
+    return _deadline_criteria_class()(deadline, prompt_len, watch, clock)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
@@ -266,6 +289,7 @@ def generate_bounded(
     watchdog: StallWatchdog | None = None,
     label: object = None,
     do_sample: bool = False,
+    clock: Callable[[], float] = time.monotonic,
     **generate_kwargs: Any,
 ) -> GenerationResult:
     """Generate a continuation of ``prompt_ids``, bounded by tokens and wall-clock time.
@@ -278,6 +302,7 @@ def generate_bounded(
     ``stalled``; without one, ``stalled`` is judged afterwards against
     ``DEFAULT_GRACE_S``.
 
+    ``clock`` measures the limit (a watchdog's own clock wins, so the two agree).
     Safe to call from any thread. Greedy by default; ``generate_kwargs`` go to
     ``model.generate`` (e.g. ``min_new_tokens``, ``suppress_tokens``). The
     model runs in eval mode under ``torch.no_grad`` and every submodule's
@@ -313,6 +338,8 @@ def generate_bounded(
         kwargs.setdefault("pad_token_id", pad_id)
 
     modes = [(m, m.training) for m in model.modules()]
+    if watchdog is not None:
+        clock = watchdog.clock
     grace = watchdog.grace_s if watchdog is not None else DEFAULT_GRACE_S
     watch_cm = (
         watchdog.watch(label, timeout_s) if watchdog is not None else contextlib.nullcontext()
@@ -320,8 +347,8 @@ def generate_bounded(
     try:
         model.eval()
         with watch_cm as watch, torch.no_grad():
-            start = watch.start if watch is not None else time.monotonic()
-            criterion = make_deadline_criteria(start + timeout_s, prompt_len, watch)
+            start = watch.start if watch is not None else clock()
+            criterion = make_deadline_criteria(start + timeout_s, prompt_len, watch, clock)
             criteria = StoppingCriteriaList([criterion, *(user_criteria or [])])
             sequences = model.generate(
                 input_ids=input_ids,
@@ -333,7 +360,7 @@ def generate_bounded(
             )
             new_ids = sequences[0, prompt_len:].tolist()
             text = tokenizer.decode(new_ids, skip_special_tokens=True)
-            seconds = time.monotonic() - start
+            seconds = clock() - start
             stalled = watch.stalled if watch is not None else seconds > timeout_s + grace
     finally:
         for module, was_training in modes:
@@ -363,6 +390,7 @@ def run_eval_round(
     round_budget_s: float = 0,
     watchdog: StallWatchdog | None = None,
     on_result: Callable[[int, GenerationResult], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
     **generate_kwargs: Any,
 ) -> list[GenerationResult]:
     """Generate each prompt in turn, each bounded, the whole round within a budget.
@@ -377,12 +405,14 @@ def run_eval_round(
         raise ValueError(
             f"run_eval_round: round_budget_s must be >= 0 (monitor.eval_timeout_s; 0 = none), got {round_budget_s}"
         )
-    round_start = time.monotonic()
+    if watchdog is not None:
+        clock = watchdog.clock
+    round_start = clock()
     results: list[GenerationResult] = []
     for index, prompt in enumerate(prompts):
         limit = timeout_s
         if round_budget_s > 0:
-            limit = min(timeout_s, round_budget_s - (time.monotonic() - round_start))
+            limit = min(timeout_s, round_budget_s - (clock() - round_start))
         if limit <= 0:
             result = GenerationResult(
                 output=None,
@@ -404,6 +434,7 @@ def run_eval_round(
                 timeout_s=limit,
                 watchdog=watchdog,
                 label=index,
+                clock=clock,
                 **generate_kwargs,
             )
         results.append(result)

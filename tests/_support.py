@@ -26,3 +26,9 @@ def decode_events(path: Path) -> list[dict[str, Any]]:
         except ValueError as exc:
             raise AssertionError(f"{path}:{n}: not a JSON event: {line[:200]!r}") from exc
     return out
+
+
+#: The bound on every wait for something that must happen (a line in a file, a
+#: screen's content, a process's exit). It is a hang detector, not a timing
+#: claim: a passing test never waits it out, however loaded the machine.
+WAIT_S = 120.0

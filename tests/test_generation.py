@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import WAIT_S
 
 from syllo_train.generation import (
     GenerationResult,
@@ -22,12 +23,37 @@ from syllo_train.generation import (
     run_eval_round,
 )
 
-TOKEN_SLEEP_S = 0.06  # per-token delay of the "slow" model
-# Wall-clock bounds allow this much scheduling noise on a loaded 2-core CI box
-# (seen: a single step taking 0.5 s there). The exact mechanism, "no forward
-# pass starts after the deadline", is asserted with a tight EPSILON_S instead.
-MARGIN_S = 1.0
-EPSILON_S = 0.05
+# Time in these tests is a FakeClock that the test itself moves: a "slow" model's
+# forward pass costs TOKEN_S of it, a hang is a jump of the clock. Verdicts are
+# then facts of the test, never of the machine's load; the real-clock figures
+# (how far past its limit a generation ends, in ms) are bench/bench_timeout.py's.
+# Binary fractions keep the sums exact.
+TOKEN_S = 0.0625
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to (thread-safe)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+def wait_until(predicate: Any, what: str, timeout: float = WAIT_S) -> None:
+    """Real time: wait for another thread to do something (a bound against hangs only)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"gave up after {timeout:g} s waiting for {what}"
+        time.sleep(0.005)
+
 
 TEXTS = [f"the cat sat on the mat number {i} and then the dog ran after it" for i in range(200)]
 
@@ -64,16 +90,16 @@ def no_eos(tok: Any) -> dict[str, Any]:
     return {"suppress_tokens": [tok.eos_token_id, tok.pad_token_id, tok.bos_token_id]}
 
 
-def slow_down(model: Any, seconds: float = TOKEN_SLEEP_S) -> list[float]:
-    """Make every forward pass (= every new token) take ``seconds`` longer.
+def slow_down(model: Any, clock: FakeClock, seconds: float = TOKEN_S) -> list[float]:
+    """Make every forward pass (= every new token) cost ``seconds`` of ``clock``.
 
-    Returns the list of times (time.monotonic) at which each forward pass started.
+    Returns the list of clock readings at which each forward pass started.
     """
     starts: list[float] = []
 
     def hook(module: Any, args: Any) -> None:
-        starts.append(time.monotonic())
-        time.sleep(seconds)
+        starts.append(clock())
+        clock.advance(seconds)
 
     model.register_forward_pre_hook(hook)
     return starts
@@ -83,32 +109,36 @@ def prompt(tok: Any, text: str = "the cat sat") -> list[int]:
     return tok(text)["input_ids"]
 
 
-def bounded_run(model: Any, tok: Any, starts: list[float], limit: float) -> GenerationResult:
+def bounded_run(
+    model: Any, tok: Any, clock: FakeClock, starts: list[float], limit: float
+) -> GenerationResult:
     """One generation with ``limit`` on a slowed model; checks the guarantee."""
     del starts[:]
-    called = time.monotonic()
+    called = clock()
     result = generate_bounded(
-        model, tok, prompt(tok), max_new_tokens=500, timeout_s=limit, **no_eos(tok)
+        model, tok, prompt(tok), max_new_tokens=500, timeout_s=limit, clock=clock, **no_eos(tok)
     )
     assert result.timed_out and not result.stalled
     assert result.output is None
     assert isinstance(result.partial, str) and result.partial
     assert result.tokens == len(starts) > 0
     # The mechanism: a token is checked as soon as it exists, so no forward pass
-    # starts after the deadline...
-    assert starts[-1] - called <= limit + EPSILON_S, (starts[-1] - called, result)
-    # ...so the generation ends at most one token after the limit.
-    assert limit <= result.seconds <= limit + TOKEN_SLEEP_S + MARGIN_S, result
+    # starts at or after the deadline...
+    assert starts[-1] - called < limit, (starts[-1] - called, result)
+    # ...so the generation ends at most one token after the limit: here, as the
+    # token that crossed it arrives.
+    assert limit <= result.seconds <= limit + TOKEN_S, result
     return result
 
 
 def test_slow_generation_is_cut_off_at_the_limit(loaded: tuple[Any, Any]) -> None:
     model, tok = loaded
-    starts = slow_down(model)
+    clock = FakeClock()
+    starts = slow_down(model, clock)
     for _ in range(3):
-        result = bounded_run(model, tok, starts, 0.5)
-        # Stopped by the clock, not by max_new_tokens: about limit / per-token time.
-        assert result.tokens <= 0.5 / TOKEN_SLEEP_S + 2
+        result = bounded_run(model, tok, clock, starts, 0.5)
+        # Stopped by the clock, not by max_new_tokens: the 8th token reaches 0.5 s.
+        assert result.tokens == 8 and result.seconds == 0.5
         assert result.limit_s == 0.5
 
 
@@ -116,12 +146,15 @@ def test_fast_generation_finishes_normally(loaded: tuple[Any, Any]) -> None:
     import torch
 
     model, tok = loaded
-    result = generate_bounded(model, tok, prompt(tok), max_new_tokens=12, timeout_s=30)
+    # A clock that stands still: the verdict cannot depend on how fast the machine is.
+    result = generate_bounded(
+        model, tok, prompt(tok), max_new_tokens=12, timeout_s=30, clock=FakeClock()
+    )
     assert not result.timed_out and not result.stalled
     assert isinstance(result.output, str) and result.output == result.partial
     assert 0 < result.tokens <= 12
     assert result.finished_eos or result.tokens == 12
-    assert result.seconds < 30
+    assert result.seconds == 0
     # Only the new tokens are decoded: the output is what follows the prompt.
     full = model.generate(input_ids=torch.tensor([prompt(tok)]), max_new_tokens=12, do_sample=False)
     assert result.output == tok.decode(full[0, len(prompt(tok)) :], skip_special_tokens=True)
@@ -130,7 +163,7 @@ def test_fast_generation_finishes_normally(loaded: tuple[Any, Any]) -> None:
 def test_max_new_tokens_bounds_a_generation_that_never_ends(loaded: tuple[Any, Any]) -> None:
     model, tok = loaded
     result = generate_bounded(
-        model, tok, prompt(tok), max_new_tokens=7, timeout_s=30, **no_eos(tok)
+        model, tok, prompt(tok), max_new_tokens=7, timeout_s=30, clock=FakeClock(), **no_eos(tok)
     )
     assert result.tokens == 7 and not result.timed_out and not result.finished_eos
 
@@ -139,7 +172,8 @@ def test_stall_inside_one_forward_is_reported_while_it_is_stuck(
     loaded: tuple[Any, Any], tmp_path: Path
 ) -> None:
     model, tok = loaded
-    limit, grace = 0.6, 0.2
+    limit, grace = 0.5, 0.25
+    clock = FakeClock()
     stall_log = tmp_path / "events.log"
     infos: list[StallInfo] = []
     threads: list[str] = []
@@ -156,13 +190,18 @@ def test_stall_inside_one_forward_is_reported_while_it_is_stuck(
 
     def hook(module: Any, args: Any) -> None:
         calls[0] += 1
-        if calls[0] == 3:  # the forward pass that would produce the 3rd token hangs
-            time.sleep(3 * limit)
-            # Still inside the stuck forward: the stall must already be on disk.
-            on_disk_while_stuck.append(stall_log.read_text() if stall_log.exists() else "")
+        if calls[0] != 3:
+            clock.advance(TOKEN_S)
+            return
+        # The forward pass that would produce the 3rd token hangs: its clock runs
+        # far past limit + grace, and it stays stuck until the watchdog has put the
+        # stall on disk (or the wait gives up and the test fails).
+        clock.advance(3 * limit)
+        wait_until(lambda: stall_log.exists(), "the watchdog to report the stall")
+        on_disk_while_stuck.append(stall_log.read_text())
 
     model.register_forward_pre_hook(hook)
-    with StallWatchdog(on_stall, grace_s=grace, poll_s=0.02) as watchdog:
+    with StallWatchdog(on_stall, grace_s=grace, poll_s=0.01, clock=clock) as watchdog:
         result = generate_bounded(
             model,
             tok,
@@ -173,14 +212,14 @@ def test_stall_inside_one_forward_is_reported_while_it_is_stuck(
             label=7,
             **no_eos(tok),
         )
-        assert calls[0] >= 3, f"the clock stopped generation after {calls[0]} tokens"
+        assert calls[0] == 3, f"the clock stopped generation after {calls[0]} tokens"
         assert on_disk_while_stuck == ["stall sample=7 tokens=2\n"]
         assert result.stalled and result.timed_out and result.output is None
         assert result.tokens == 3 and result.partial
         assert len(infos) == 1  # exactly once, though it stayed stuck for many polls
         info = infos[0]
         assert (info.label, info.limit_s, info.tokens_so_far) == (7, limit, 2)
-        assert limit + grace <= info.elapsed_s < 3 * limit
+        assert info.elapsed_s == 2 * TOKEN_S + 3 * limit  # noticed while still stuck
         assert threads == ["syllo-stall-watchdog"]
 
         # Training would go on: the next generation is normal, with the same watchdog.
@@ -188,20 +227,22 @@ def test_stall_inside_one_forward_is_reported_while_it_is_stuck(
             model, tok, prompt(tok), max_new_tokens=5, timeout_s=30, watchdog=watchdog, label=8
         )
         assert not after.stalled and not after.timed_out and after.output is not None
-        time.sleep(0.1)
+        clock.advance(100)  # far past the second watch's fire time: it was disarmed
+        time.sleep(0.1)  # a few of the watchdog's polls
         assert len(infos) == 1
 
 
 def test_generation_from_a_worker_thread_is_bounded(loaded: tuple[Any, Any]) -> None:
     model, tok = loaded
-    starts = slow_down(model)
+    clock = FakeClock()
+    starts = slow_down(model, clock)
     out: list[GenerationResult] = []
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
-            out.append(bounded_run(model, tok, starts, 0.5))
-            with StallWatchdog(lambda info: None, grace_s=5) as wd:
+            out.append(bounded_run(model, tok, clock, starts, 0.5))
+            with StallWatchdog(lambda info: None, grace_s=5, clock=clock) as wd:
                 out.append(
                     generate_bounded(
                         model,
@@ -218,24 +259,25 @@ def test_generation_from_a_worker_thread_is_bounded(loaded: tuple[Any, Any]) -> 
 
     worker = threading.Thread(target=work)
     worker.start()
-    worker.join(10)
+    worker.join(WAIT_S)
     assert not worker.is_alive()
     if errors:
         raise errors[0]
     assert len(out) == 2
     watched = out[1]
     assert watched.timed_out and not watched.stalled and watched.output is None
-    assert 0.5 <= watched.seconds <= 0.5 + TOKEN_SLEEP_S + MARGIN_S
+    assert watched.seconds == 0.5 and watched.tokens == 8
 
 
 def test_round_budget_skips_the_samples_it_cannot_afford(loaded: tuple[Any, Any]) -> None:
     model, tok = loaded
-    starts = slow_down(model)
-    limit, budget = 0.4, 0.6
+    clock = FakeClock()
+    starts = slow_down(model, clock)
+    limit, budget = 0.375, 0.5
     seen: list[tuple[int, int]] = []  # (index, forward passes so far) as each result arrives
     prompts = [prompt(tok, t) for t in ("the cat", "the dog", "the mat", "ran after")]
 
-    start = time.monotonic()
+    start = clock()
     results = run_eval_round(
         model,
         tok,
@@ -244,29 +286,35 @@ def test_round_budget_skips_the_samples_it_cannot_afford(loaded: tuple[Any, Any]
         timeout_s=limit,
         round_budget_s=budget,
         on_result=lambda i, r: seen.append((i, len(starts))),
+        clock=clock,
         **no_eos(tok),
     )
-    took = time.monotonic() - start
+    took = clock() - start
 
     assert [i for i, _ in seen] == [0, 1, 2, 3]
     assert len(results) == 4
-    first = results[0]
-    assert first.timed_out and first.tokens > 0 and first.limit_s == limit and not first.skipped
+    first, second = results[0], results[1]
+    assert first.timed_out and first.limit_s == limit and not first.skipped
+    assert first.tokens == 6  # 6 × 0.0625 s = the 0.375 s limit
+    # The second sample got only what was left of the budget: 0.125 s, two tokens.
+    assert second.timed_out and second.limit_s == budget - limit and second.tokens == 2
     for r in results[2:]:
         assert r.skipped and r.timed_out and r.output is None and r.partial == ""
         assert r.tokens == 0 and r.seconds == 0.0
     # Skipped samples ran no forward pass at all.
-    assert seen[2][1] == seen[1][1] == seen[3][1]
-    # The second sample (if it ran) got only what was left of the budget.
-    if not results[1].skipped:
-        assert results[1].limit_s < limit
-    assert took <= budget + TOKEN_SLEEP_S + MARGIN_S
+    assert seen[2][1] == seen[1][1] == seen[3][1] == 8
+    assert took == budget
 
 
 def test_round_without_budget_generates_every_prompt(loaded: tuple[Any, Any]) -> None:
     model, tok = loaded
     results = run_eval_round(
-        model, tok, [prompt(tok), prompt(tok, "the dog")], max_new_tokens=4, timeout_s=30
+        model,
+        tok,
+        [prompt(tok), prompt(tok, "the dog")],
+        max_new_tokens=4,
+        timeout_s=30,
+        clock=FakeClock(),
     )
     assert all(r.tokens == 4 or r.finished_eos for r in results)
     assert all(r.output is not None and not r.skipped for r in results)
@@ -313,7 +361,9 @@ def test_tokenizer_without_pad_token(loaded: tuple[Any, Any]) -> None:
     model.generation_config.pad_token_id = None
     model.config.pad_token_id = None
     assert tok.pad_token_id is None
-    result = generate_bounded(model, tok, prompt(tok), max_new_tokens=5, timeout_s=30)
+    result = generate_bounded(
+        model, tok, prompt(tok), max_new_tokens=5, timeout_s=30, clock=FakeClock()
+    )
     assert result.output is not None and 0 < result.tokens <= 5
 
 
@@ -332,17 +382,20 @@ def test_bad_arguments_are_refused(loaded: tuple[Any, Any]) -> None:
 
 def test_watchdog_survives_a_failing_callback(capfd: pytest.CaptureFixture[str]) -> None:
     fired: list[object] = []
+    clock = FakeClock()
 
     def on_stall(info: StallInfo) -> None:
         fired.append(info.label)
         if info.label == "first":
             raise OSError("disk full")
 
-    with StallWatchdog(on_stall, grace_s=0.05, poll_s=0.01) as wd:
+    with StallWatchdog(on_stall, grace_s=0.05, poll_s=0.01, clock=clock) as wd:
         with wd.watch("first", 0.05):
-            time.sleep(0.3)
+            clock.advance(1)  # stuck past limit + grace until the watchdog has fired
+            wait_until(lambda: fired == ["first"], "the first stall report")
         with wd.watch("second", 0.05) as w:
-            time.sleep(0.3)
+            clock.advance(1)
+            wait_until(lambda: len(fired) == 2, "the second stall report")
         assert wd.running
     assert fired == ["first", "second"] and w.stalled
     err = capfd.readouterr().err
@@ -351,24 +404,31 @@ def test_watchdog_survives_a_failing_callback(capfd: pytest.CaptureFixture[str])
 
 def test_stalled_watch_ends_only_after_on_stall_returned() -> None:
     recorded: list[object] = []
+    started = threading.Event()
+    clock = FakeClock()
 
     def slow_on_stall(info: StallInfo) -> None:
+        started.set()
         time.sleep(0.3)  # e.g. a write to a slow disk
         recorded.append(info.label)
 
-    with StallWatchdog(slow_on_stall, grace_s=0.05, poll_s=0.01) as wd:
+    with StallWatchdog(slow_on_stall, grace_s=0.05, poll_s=0.01, clock=clock) as wd:
         with wd.watch("stuck", 0.05) as w:
-            time.sleep(0.15)  # the stuck call returns while on_stall is still writing
+            clock.advance(1)
+            # The stuck call returns while on_stall is still writing.
+            assert started.wait(WAIT_S), "the watchdog never reported the stall"
         # A caller that sees a stalled result can rely on the stall being recorded.
         assert w.stalled and recorded == ["stuck"]
 
 
 def test_watchdog_quiet_when_in_time() -> None:
     fired: list[StallInfo] = []
-    with StallWatchdog(fired.append, grace_s=0.1, poll_s=0.01) as wd:
+    clock = FakeClock()
+    with StallWatchdog(fired.append, grace_s=0.1, poll_s=0.01, clock=clock) as wd:
         with wd.watch("quick", 0.2) as w:
-            time.sleep(0.05)
-        time.sleep(0.4)  # past the watch's fire time, but it was disarmed
+            clock.advance(0.1)  # done well within its limit
+        clock.advance(100)  # past the watch's fire time, but it was disarmed
+        time.sleep(0.1)  # a few of the watchdog's polls
     assert fired == [] and not w.stalled
     assert not wd.running
 
