@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import eventgen
@@ -23,7 +22,8 @@ def run_tui(*args: str | Path, stdin: bytes | None = None) -> subprocess.Complet
     return done
 
 
-def test_help_is_fast_and_imports_no_heavy_module() -> None:
+def test_help_imports_no_heavy_module() -> None:
+    """What makes ``--help`` fast: nothing heavy is imported (its time: bench/bench_startup.py)."""
     probe = (
         "import sys\n"
         "from syllo_tui.cli import main\n"
@@ -34,13 +34,10 @@ def test_help_is_fast_and_imports_no_heavy_module() -> None:
         "heavy = [m for m in ('torch', 'transformers', 'textual', 'rich') if m in sys.modules]\n"
         "print('RESULT', code, heavy)\n"
     )
-    started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     assert "usage: syllo-tui" in done.stdout
     assert done.stdout.strip().endswith("RESULT 0 []"), done.stdout
-    assert elapsed < 5.0, f"--help took {elapsed:.2f}s"  # ~0.1 s; the margin is for a loaded box
 
 
 def test_the_app_never_imports_torch_or_transformers() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import eventgen
 import pytest
+from _support import WAIT_S
 from textual.pilot import Pilot
 
 from syllo_tui.app import SylloApp, make_app
@@ -36,7 +37,7 @@ def pane(app: SylloApp, name: str) -> str:
 
 
 async def settle(
-    pilot: Pilot[int], until: Callable[[], bool] = lambda: True, timeout: float = 10.0
+    pilot: Pilot[int], until: Callable[[], bool] = lambda: True, timeout: float = WAIT_S
 ) -> None:
     """Wait until ``until()`` holds and the screen shows the state's latest version."""
     app = pilot.app
@@ -48,6 +49,22 @@ async def settle(
             return
         await pilot.pause(0.02)
     raise AssertionError(f"the screen did not settle in {timeout}s:\n{screen_text(app)}")
+
+
+async def shows(pilot: Pilot[int], what: Callable[[], bool], desc: str) -> None:
+    """Wait until the app shows ``what`` (a key's effect, a scroll, a screen pushed or popped).
+
+    Key presses are processed before ``press`` returns, but what they start (a
+    scroll, a screen change, a refresh) can finish a few frames later; on a
+    loaded machine, later still. So the test waits for the result itself.
+    """
+    app = pilot.app
+    assert isinstance(app, SylloApp)
+    deadline = time.monotonic() + WAIT_S
+    while not what():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never shown: {desc}; the screen:\n{screen_text(app)}")
+        await pilot.pause(0.02)
 
 
 def app_for(path: Path, run: eventgen.RunWriter | None = None) -> SylloApp:
@@ -300,7 +317,7 @@ async def test_help_lists_every_key_and_q_quits(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, lambda: app.state.step == 200)
         await pilot.press("question_mark")
-        await pilot.pause()
+        await shows(pilot, lambda: "syllo-tui keys" in screen_text(app), "the help screen")
         text = screen_text(app)
         for key, what in [
             ("f / space", "follow / pause"),
@@ -315,13 +332,11 @@ async def test_help_lists_every_key_and_q_quits(tmp_path: Path) -> None:
         ]:
             assert any(key in line and what in line for line in text.splitlines()), (key, text)
         await pilot.press("escape")
-        await pilot.pause()
-        assert "syllo-tui keys" not in screen_text(app)
+        await shows(pilot, lambda: "syllo-tui keys" not in screen_text(app), "the help closed")
         await pilot.press("t")
         await settle(pilot)
         assert "chars folded" in pane(app, "model")
         await pilot.press("q")
-        await pilot.pause()
     assert app.return_code == 0
 
 
@@ -347,12 +362,13 @@ async def test_long_texts_scroll_and_stale_runs_say_so(tmp_path: Path) -> None:
         assert app.focused is prompt
         assert "line 000" in screen_text(app)
         await pilot.press("pagedown", "pagedown")
-        await pilot.pause()
-        assert prompt.scroll_y > 0
-        assert "line 000" not in screen_text(app)
+        await shows(
+            pilot,
+            lambda: prompt.scroll_y > 0 and "line 000" not in screen_text(app),
+            "the prompt pane scrolled down",
+        )
         await pilot.press("end")
-        await pilot.pause()
-        assert "line 199" in screen_text(app)
+        await shows(pilot, lambda: "line 199" in screen_text(app), "the prompt pane's end")
 
 
 async def test_a_redraw_that_fires_during_shutdown_does_nothing(tmp_path: Path) -> None:

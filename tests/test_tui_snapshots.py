@@ -16,6 +16,7 @@ from pathlib import Path
 
 import eventgen
 import pytest
+from _support import WAIT_S
 from textual.pilot import Pilot
 
 from syllo_tui.app import SylloApp, make_app
@@ -31,7 +32,7 @@ async def _settled(pilot: Pilot[int]) -> None:
     app = pilot.app
     assert isinstance(app, SylloApp)
     lines = Path(app.source.path).read_bytes().count(b"\n")  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         if (
             app.state.applied == lines
