@@ -158,7 +158,7 @@ def _add_operations_args(run: argparse.ArgumentParser) -> None:
         type=_seconds,
         default=None,
         metavar="SECONDS",
-        help="supervisor: the same until the trainer's first event (default: max(1800, --stall-timeout))",
+        help="supervisor: the same until the trainer's first step (default: max(1800, --stall-timeout))",
     )
     ops.add_argument(
         "--max-restarts",

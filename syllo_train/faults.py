@@ -14,6 +14,8 @@ Syntax: one or more specs separated by commas::
     ``crash``  raise ``InjectedFault`` (an exception: the trainer records it and exits 1)
     ``kill``   SIGKILL this process (an OOM kill or a segfault: nothing gets recorded)
     ``slow``   sleep ``secs`` seconds at every step end from ``step`` on (keeps a run alive)
+    ``slowstart`` sleep ``secs`` seconds once, before the first step (a checkpoint
+               that loads slowly, a first step that compiles); write its step as 0
 ``step``
     the fault fires at the first step end at or after this step *in this process*,
     so after a resume from an earlier checkpoint it fires again.
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 
 FAULT_ENV = "SYLLO_FAULT"
 ATTEMPT_ENV = "SYLLO_ATTEMPT"
-KINDS = ("hang", "crash", "kill", "slow")
+KINDS = ("hang", "crash", "kill", "slow", "slowstart")
 
 
 class InjectedFault(RuntimeError):
@@ -100,6 +102,15 @@ def _active() -> list[Fault]:
     return _faults
 
 
+def at_train_begin() -> None:
+    """Called by the monitor before the first step; fires a due ``slowstart`` fault."""
+    attempt = int(os.environ.get(ATTEMPT_ENV, "0") or 0)
+    for fault in _active():
+        if fault.kind == "slowstart" and not fault.fired and fault.due(fault.step, attempt):
+            fault.fired = True
+            time.sleep(fault.secs)
+
+
 def at_step_end(step: int) -> None:
     """Called by the monitor at every step end; fires a due fault (no-op without SYLLO_FAULT)."""
     faults = _active()
@@ -107,7 +118,7 @@ def at_step_end(step: int) -> None:
         return
     attempt = int(os.environ.get(ATTEMPT_ENV, "0") or 0)
     for fault in faults:
-        if not fault.due(step, attempt):
+        if fault.kind == "slowstart" or not fault.due(step, attempt):
             continue
         fault.fired = True
         if fault.kind == "slow":

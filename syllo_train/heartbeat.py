@@ -47,6 +47,18 @@ class Heartbeat:
             self.failed = exc
 
 
+def beaten_since(out_dir: str | os.PathLike[str], since: float) -> bool:
+    """Has the heartbeat been beaten at or after ``since`` (Unix seconds)?
+
+    The one rule for "the trainer is past its start": a trainer's first beat
+    comes at the end of its first step, so until then (loading the model and a
+    checkpoint, building the Trainer, a first step that compiles) a supervisor
+    and ``status`` allow the start timeout, not the stall timeout.
+    """
+    beat = last_beat(out_dir)
+    return beat is not None and beat >= since
+
+
 def last_beat(out_dir: str | os.PathLike[str]) -> float | None:
     """The heartbeat's mtime (Unix seconds), or None when there is none."""
     try:

@@ -163,6 +163,7 @@ class SylloMonitor(TrainerCallback):
     # ---- TrainerCallback ----------------------------------------------------------------
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        faults.at_train_begin()  # test-only SYLLO_FAULT; a no-op without it
         self.watchdog.start()
         self.window_t0 = time.perf_counter()
         self.window_step0 = state.global_step

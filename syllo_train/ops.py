@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from syllo_train.heartbeat import last_beat
+from syllo_train.heartbeat import beaten_since, last_beat
 from syllo_train.lock import LockError, RunLock, describe, lock_held, pid_alive, read_lock
 from syllo_train.reporter import EVENTS_NAME
 from syllo_train.status import SNAPSHOT_NAME, read_snapshot
@@ -391,8 +391,8 @@ def assess(folder: Path, *, stale_after_s: float | None = None) -> tuple[int, st
         silent = time.time() - since
         if stale_after_s is not None:
             limit = stale_after_s
-        elif activity is None or activity < started:
-            limit = float(info.get("start_timeout_s") or 1800.0)  # still loading the model
+        elif not beaten_since(folder, started):
+            limit = float(info.get("start_timeout_s") or 1800.0)  # not past its first step yet
         else:
             limit = float(info.get("stall_timeout_s") or DEFAULT_STALE_AFTER_S)
         notes.append(

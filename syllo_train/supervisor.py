@@ -8,8 +8,9 @@ it the lock. It watches three things:
   done; anything else (an exception, an OOM kill, a segfault) is a crash;
 * progress: the heartbeat file (beaten at every step end and between eval
   generations) and the events file. When neither changes for
-  ``stall_timeout_s`` (``start_timeout_s`` until the child's first event:
-  loading a big model is slow) the trainer is hung — a stuck CUDA call, a
+  ``stall_timeout_s`` (``start_timeout_s`` until the child's first heartbeat,
+  at the end of its first step: loading a big model, resuming a checkpoint or
+  compiling the first step is slow) the trainer is hung — a stuck CUDA call, a
   collective waiting for a dead peer — and its whole process group gets SIGKILL;
 * stop signals: SIGTERM/SIGINT/SIGHUP are passed on to the trainer (which
   finishes its step, saves and ends ``stopped``); no restart follows.
@@ -39,7 +40,7 @@ import orjson
 from syllo_train.checkpoints import list_checkpoints, read_marker
 from syllo_train.events import Counters
 from syllo_train.faults import ATTEMPT_ENV
-from syllo_train.heartbeat import HEARTBEAT_NAME
+from syllo_train.heartbeat import HEARTBEAT_NAME, beaten_since
 from syllo_train.lock import RunLock
 from syllo_train.reporter import EVENTS_NAME, Reporter
 from syllo_train.status import SNAPSHOT_NAME, read_snapshot
@@ -54,7 +55,7 @@ class SuperviseOptions:
     """How patient the supervisor is, and how often it tries again."""
 
     stall_timeout_s: float = 600.0  # no event and no heartbeat this long = hung
-    start_timeout_s: float = 1800.0  # the same, until the trainer's first event (model loading)
+    start_timeout_s: float = 1800.0  # the same, until the trainer's first step (model loading)
     max_restarts: int = 3  # restarts allowed over the whole supervised run
     backoff_s: float = 5.0  # wait before the first restart; doubles each time
     max_backoff_s: float = 300.0  # cap on that wait
@@ -384,15 +385,16 @@ class Supervisor:
         self.log(
             f"trainer pid {child.pid} started (attempt {attempt + 1}, restarts {restarts}/{self.opts.max_restarts})"
         )
+        started_at = round(time.time(), 3)
         self.lock.update(
             trainer_pid=child.pid,
             trainer_pgid=child.pid,
-            trainer_started_at=round(time.time(), 3),
+            trainer_started_at=started_at,
             attempt=attempt,
             restarts=restarts,
             state="running",
         )
-        seen, last_change, wrote = self._activity(), time.monotonic(), False
+        seen, last_change, wrote, stepped = self._activity(), time.monotonic(), False, False
         hang: str | None = None
         while child.poll() is None:
             self._forward_signals(child)
@@ -400,10 +402,11 @@ class Supervisor:
             if now_seen != seen:
                 seen, last_change = now_seen, time.monotonic()
                 wrote = wrote or now_seen[0] > start_size
+                stepped = stepped or beaten_since(self.out_dir, started_at)
             silent = time.monotonic() - last_change
             limit, name = (
                 (self.opts.stall_timeout_s, "stall")
-                if wrote
+                if stepped
                 else (self.opts.start_timeout_s, "start")
             )
             if silent > limit:

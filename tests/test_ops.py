@@ -103,12 +103,15 @@ def kill_holders(folder: Path) -> None:
 
 
 def test_fault_specs_parse_and_bad_ones_are_refused() -> None:
-    faults = parse_faults("hang@12:once, crash@3 ,slow@1:secs=0.2,kill@5:attempt=2")
+    faults = parse_faults(
+        "hang@12:once, crash@3 ,slow@1:secs=0.2,kill@5:attempt=2,slowstart@0:secs=3"
+    )
     assert [(f.kind, f.step, f.attempt) for f in faults] == [
         ("hang", 12, 0),
         ("crash", 3, None),
         ("slow", 1, None),
         ("kill", 5, 2),
+        ("slowstart", 0, None),
     ]
     assert faults[2].secs == 0.2
     assert faults[0].due(12, 0) and not faults[0].due(12, 1) and not faults[0].due(11, 0)
@@ -213,9 +216,10 @@ def test_status_and_stop_on_a_folder_without_a_run(tmp_path: Path) -> None:
 def test_detach_status_stop_and_a_second_start_refused(
     tmp_path: Path, make_config: Callable[..., Path]
 ) -> None:
-    cfg = make_config(tmp_path, train={"max_steps": 40, "save_steps": 5}, monitor=MONITOR)
+    # Far more steps than can run before the stop: at 0.5 s a step (slow@1) the run
+    # cannot end on its own, however fast or slow the machine is meanwhile.
+    cfg = make_config(tmp_path, train={"max_steps": 10_000, "save_steps": 5}, monitor=MONITOR)
     status_dir = tmp_path / "status"
-    # slow@1: each step sleeps 0.5 s, so the run is still going when we stop it.
     started = syllo("run", "--detach", cfg, cwd=tmp_path, fault="slow@1:secs=0.5", timeout=60)
     try:
         assert started.returncode == 0, started.stderr
@@ -234,7 +238,7 @@ def test_detach_status_stop_and_a_second_start_refused(
         wait_for("two steps", lambda: (snapshot(status_dir).get("step") or 0) >= 2)
         st = syllo("status", cwd=tmp_path, timeout=60)
         assert st.returncode == EXIT_RUNNING, st.stdout + st.stderr
-        assert st.stdout.startswith("RUNNING") and "/40" in st.stdout
+        assert st.stdout.startswith("RUNNING") and "/10000" in st.stdout
         assert f"supervisor pid {info['pid']}" in st.stdout
 
         stopped = syllo("stop", cwd=tmp_path, timeout=SLOW_WAIT)
@@ -247,7 +251,7 @@ def test_detach_status_stop_and_a_second_start_refused(
     evs = events(status_dir)
     end = evs[-1]
     assert end["type"] == "run_end" and end["status"] == "stopped"
-    assert 2 <= end["step"] < 40
+    assert 2 <= end["step"] < 10_000
     # The graceful stop saved a checkpoint at the very step it stopped on.
     assert of_type(evs, "checkpoint")[-1]["step"] == end["step"]
     assert complete_checkpoint(tmp_path, end["step"])
@@ -381,6 +385,25 @@ def test_a_crash_on_every_start_spends_the_budget_and_ends_failed(
     st = syllo("status", cwd=tmp_path, timeout=60)
     assert st.returncode == EXIT_FAILED and st.stdout.startswith("FAILED"), st.stdout
     assert "restart budget spent" in (tmp_path / "status" / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_slow_first_step_gets_the_start_timeout_not_the_stall_timeout(
+    tmp_path: Path, make_config: Callable[..., Path]
+) -> None:
+    # slowstart: 6 s between run_start and the first step (a checkpoint that loads
+    # slowly, a first step that compiles), longer than the 4 s stall timeout.
+    # Until the first heartbeat the 120 s start timeout applies: no restart.
+    cfg = make_config(tmp_path, train={"max_steps": 4, "save_steps": 100}, monitor=MONITOR)
+    args = ["--stall-timeout", "4", "--start-timeout", "120"]
+    fault = "slowstart@0:secs=6:once"
+    proc = syllo("run", "--supervise", "--quiet", cfg, *args, cwd=tmp_path, fault=fault)
+    assert proc.returncode == 0, proc.stderr
+    evs = events(tmp_path / "status")
+    assert of_type(evs, "resume") == [] and len(of_type(evs, "run_start")) == 1, [
+        e["reason"] for e in of_type(evs, "resume")
+    ]
+    assert evs[-1]["type"] == "run_end" and evs[-1]["status"] == "completed"
 
 
 @pytest.mark.slow
