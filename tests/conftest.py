@@ -161,16 +161,23 @@ def run_syllo() -> RunSyllo:
     return run
 
 
-def start_syllo(*args: str | Path, cwd: Path, stdout: Any = None) -> subprocess.Popen[str]:
+def start_syllo(
+    *args: str | Path, cwd: Path, stdout: Any = None, fault: str | None = None
+) -> subprocess.Popen[str]:
     """Start the CLI in the background (for signal tests).
 
     Output goes to ``stdout.txt``/``stderr.txt`` in cwd, or stdout to ``stdout``
-    when given (e.g. ``subprocess.PIPE``).
+    when given (e.g. ``subprocess.PIPE``). ``fault`` sets ``SYLLO_FAULT``
+    (syllo_train/faults.py) for this process only.
     """
+    env = {**os.environ, **SUBPROCESS_ENV}
+    env.pop("SYLLO_FAULT", None)
+    if fault:
+        env["SYLLO_FAULT"] = fault
     return subprocess.Popen(
         [sys.executable, "-m", "syllo_train", *map(str, args)],
         cwd=cwd,
-        env={**os.environ, **SUBPROCESS_ENV},
+        env=env,
         stdout=open(Path(cwd) / "stdout.txt", "a") if stdout is None else stdout,
         stderr=open(Path(cwd) / "stderr.txt", "a"),
         text=True,
@@ -179,7 +186,7 @@ def start_syllo(*args: str | Path, cwd: Path, stdout: Any = None) -> subprocess.
 
 @pytest.fixture(scope="session")
 def start_syllo_bg() -> Callable[..., subprocess.Popen[str]]:
-    """``start_syllo_bg(*args, cwd, stdout=None) -> Popen``: the CLI in the background."""
+    """``start_syllo_bg(*args, cwd, stdout=None, fault=None) -> Popen``: the CLI in the background."""
     return start_syllo
 
 

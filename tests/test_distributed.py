@@ -422,7 +422,7 @@ def test_eval_round_longer_than_the_collective_timeout_is_refused(
 
 # --- run 3: SIGKILL everything after a checkpoint, then run again -----------------------------------
 
-KILL_MAX, KILL_SAVE, KILL_LOG = 20, 4, 2
+KILL_MAX, KILL_SAVE, KILL_LOG, KILL_HANG = 20, 4, 2, 10
 
 
 @dataclass
@@ -457,10 +457,16 @@ def kill_resume(
         monitor={"log_steps": KILL_LOG, "eval_steps": 0, "eval_at_end": False, "eval_samples": 0},
     )
     cmd = torchrun_cmd("-m", "syllo_train", "run", cfg, "--quiet")
-    # slow@1: every step end sleeps on both ranks, so the kill lands mid-run.
-    proc = start(cmd, cwd, fault="slow@1:secs=0.25")
+    # hang@KILL_HANG: both ranks stick at a step end after two checkpoints, alive and
+    # mid-run, and wait there for the kill: the run cannot end before it.
+    proc = start(cmd, cwd, fault=f"hang@{KILL_HANG}")
     try:
-        events = wait_for_event(proc, cwd, lambda e: e["type"] == "checkpoint", "a checkpoint")
+        events = wait_for_event(
+            proc,
+            cwd,
+            lambda e: e["type"] == "checkpoint" and e["step"] == 2 * KILL_SAVE,
+            "the second checkpoint",
+        )
         lock = json.loads((cwd / "status" / "trainer.lock").read_text())
     finally:
         kill_tree(proc)
@@ -510,9 +516,11 @@ def test_sigterm_to_rank_zero_stops_every_rank_at_the_same_step(
     checkpoint would lack its RNG state.
     """
     log_steps = 2
+    # Far more steps than can run before the stop lands, however loaded the machine
+    # (slow@1 keeps the run from racing through them meanwhile).
     cfg = make_config(
         tmp_path,
-        train={"device": "cpu", "max_steps": 20, "save_steps": 1000},
+        train={"device": "cpu", "max_steps": 100_000, "save_steps": 1_000_000},
         monitor={"log_steps": log_steps, "eval_steps": 0, "eval_samples": 1},
     )
     proc = start(
@@ -532,7 +540,7 @@ def test_sigterm_to_rank_zero_stops_every_rank_at_the_same_step(
     end = run.events[-1]
     assert end["type"] == "run_end" and end["status"] == "stopped" and "SIGTERM" in end["reason"]
     stop = end["step"]
-    assert stop < 20 and stop % log_steps == 0  # agreed at a log step
+    assert stop < 100_000 and stop % log_steps == 0  # agreed at a log step
     assert [e["step"] for e in run.of_type("checkpoint")] == [stop]
     assert not run.of_type("eval")  # no eval on the way out
     folder = tmp_path / "runs" / "out" / f"checkpoint-{stop}"

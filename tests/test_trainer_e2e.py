@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import WAIT_S
 
 from syllo_train.events import validate_event
 
@@ -359,7 +360,7 @@ def test_chat_example_loss_uses_the_chat_template(chat_run: Run, tiny_chat_model
 
 # --- kill -9, resume, refusals ----------------------------------------------------------------------
 
-KILL_MAX_STEPS, KILL_SAVE, KILL_LOG = 30, 4, 2
+KILL_MAX_STEPS, KILL_SAVE, KILL_LOG, KILL_HANG = 30, 4, 2, 10
 
 
 def _wait_for(
@@ -377,6 +378,28 @@ def _wait_for(
     stderr = Path(str(proc.args[-1])).parent / "stderr.txt"  # the config sits in the run's cwd
     tail = stderr.read_text(errors="replace")[-3000:] if stderr.exists() else ""
     raise AssertionError(f"gave up waiting for {what} (exit code {proc.returncode})\n{tail}")
+
+
+def _proc_field(pid: int, name: str) -> str:
+    """A field of the main thread's /proc status (the thread that writes the human log)."""
+    for line in Path(f"/proc/{pid}/task/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key == name:
+            return value.strip()
+    raise AssertionError(f"/proc/{pid}/task/{pid}/status has no {name}")
+
+
+def _blocked_in_pipe_write(pid: int) -> bool:
+    """Is the main thread asleep inside a write to a pipe (wchan pipe_write/anon_pipe_write)?"""
+    return "pipe_write" in Path(f"/proc/{pid}/wchan").read_text()
+
+
+def _main_thread_sleeps(pid: int) -> int:
+    return int(_proc_field(pid, "voluntary_ctxt_switches"))
+
+
+def _signal_pending(pid: int) -> bool:
+    return int(_proc_field(pid, "ShdPnd"), 16) != 0 or int(_proc_field(pid, "SigPnd"), 16) != 0
 
 
 def _has_event(path: Path, etype: str, min_step: int = 0) -> bool:
@@ -431,8 +454,16 @@ def kill_resume(
         monitor={"log_steps": KILL_LOG, "eval_steps": 0, "eval_at_end": False, "eval_samples": 0},
     )
     events_path = cwd / "status" / "events.jsonl"
-    proc = start_syllo_bg("run", cfg, cwd=cwd)
-    _wait_for(lambda: _has_event(events_path, "checkpoint"), proc, 120, "a checkpoint event")
+    # hang@KILL_HANG: the trainer sticks at a step end after two checkpoints, alive
+    # and mid-run, and waits there for the kill; however slow or fast the machine
+    # and this test are meanwhile, the run cannot end before it.
+    proc = start_syllo_bg("run", cfg, cwd=cwd, fault=f"hang@{KILL_HANG}")
+    _wait_for(
+        lambda: _has_event(events_path, "checkpoint", min_step=2 * KILL_SAVE),
+        proc,
+        WAIT_S,
+        "the second checkpoint event",
+    )
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -525,9 +556,10 @@ def sigterm_run(
     read_events: Any,
 ) -> tuple[Path, int, list[dict[str, Any]]]:
     cwd = tmp_path_factory.mktemp("sigterm")
+    # Far more steps than can run before the signal lands, however loaded the machine.
     cfg = make_config(
         cwd,
-        train={"max_steps": 500, "save_steps": 1000},
+        train={"max_steps": 100_000, "save_steps": 1_000_000},
         monitor={"log_steps": 1, "eval_steps": 0, "eval_samples": 1},
     )
     events_path = cwd / "status" / "events.jsonl"
@@ -550,9 +582,9 @@ def test_sigterm_saves_and_stops(sigterm_run: tuple[Path, int, list[dict[str, An
     end = events[-1]
     assert end["type"] == "run_end" and end["status"] == "stopped"
     stop = end["step"]
-    assert 2 <= stop < 500
+    assert 2 <= stop < 100_000
     ckpts = [e for e in events if e["type"] == "checkpoint"]
-    assert [e["step"] for e in ckpts] == [stop]  # save_steps is 1000: this is the stop's own save
+    assert [e["step"] for e in ckpts] == [stop]  # save_steps is huge: this is the stop's own save
     assert (cwd / "runs" / "out" / f"checkpoint-{stop}" / "syllo_checkpoint.json").exists()
     assert not [e for e in events if e["type"] == "eval"]  # no eval on the way out
     assert "SIGTERM" in end["reason"]
@@ -568,6 +600,9 @@ def test_sigterm_while_stdout_is_blocked_does_not_hang(
     read_events: Any,
 ) -> None:
     """SIGTERM while the trainer is blocked writing the human log to a full stdout pipe.
+
+    The test follows the process's own state (/proc: where the main thread
+    sleeps, pending signals), never a fixed time, so load cannot change it.
 
     A stalled reader (``syllo-train run | slow-consumer``) leaves the main thread
     inside the human log's write, holding its lock, when the signal arrives;
@@ -590,20 +625,30 @@ def test_sigterm_while_stdout_is_blocked_does_not_hang(
     fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
     try:
         _wait_for(lambda: _has_event(events_path, "log", min_step=3), proc, 120, "log events")
-        # Blocked: the event file stops growing while nobody reads stdout.
-        size, still_since = -1, time.monotonic()
-        while time.monotonic() - still_since < 1.5:
-            now = events_path.stat().st_size
-            if now != size:
-                size, still_since = now, time.monotonic()
-            assert proc.poll() is None, "the trainer exited while its stdout was full"
-            time.sleep(0.1)
-        for _ in range(signals):
+        # Blocked: the main thread sleeps in a write to the full pipe (the kernel says
+        # so), and stays there: nobody reads stdout.
+        _wait_for(lambda: _blocked_in_pipe_write(proc.pid), proc, WAIT_S, "a blocked write")
+        for n in range(1, signals + 1):
+            sleeps = _main_thread_sleeps(proc.pid)
             proc.send_signal(signal.SIGTERM)
-            time.sleep(0.5)  # let the handler run while the write is still blocked
+            if n == 2:
+                break  # the second one exits at once
+            # Delivered, its Python handler run (PEP 475: before the write is retried),
+            # and back asleep in the retried write. Only then a second signal: two
+            # sent before the handler runs would be one call of it.
+            _wait_for(
+                lambda sleeps=sleeps: (
+                    not _signal_pending(proc.pid)
+                    and _main_thread_sleeps(proc.pid) > sleeps
+                    and _blocked_in_pipe_write(proc.pid)
+                ),
+                proc,
+                WAIT_S,
+                "the handler to run and the write to block again",
+            )
         if signals == 1:
             threading.Thread(target=proc.stdout.read, daemon=True).start()
-        code = proc.wait(timeout=60)
+        code = proc.wait(timeout=WAIT_S)
     except subprocess.TimeoutExpired:
         raise AssertionError(
             "the trainer hung after SIGTERM (a lock taken in the signal handler?)"
