@@ -35,6 +35,7 @@ lint: setup
 # The quick suite: everything but the torture suite (tests/reliability, marker
 # `reliability`), which `make torture` runs at full counts.
 test: lint
+	rm -rf test-artifacts
 	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not reliability"
 
 torture: setup

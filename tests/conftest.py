@@ -28,6 +28,9 @@ from typing import Any, NamedTuple
 import pytest
 from _support import SUBPROCESS_ENV, decode_events
 
+# A failed test's files (events, logs, screens) are saved where CI's log says.
+pytest_plugins = ["_artefacts"]
+
 
 class PuzzleData(NamedTuple):
     """Paths of the shared train/val JSONL files (chat form, with a system turn)."""
