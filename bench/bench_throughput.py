@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from syllo_train import puzzles
     from syllo_train.checkpoints import Fingerprint
     from syllo_train.config import load_config
-    from syllo_train.data import PadCollator, TokenDataset
+    from syllo_train.data.batches import PadCollator, TokenDataset
     from syllo_train.hf_trainer import SylloTrainer
     from syllo_train.monitor import SylloMonitor
     from syllo_train.reporter import Reporter

@@ -50,6 +50,9 @@ __all__ = [
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 Template = Literal["auto", "chat", "plain"]
 OnBadRecord = Literal["error", "skip"]
+TrainOn = Literal["all", "last"]
+SystemTurn = Literal["keep", "merge", "drop"]
+TooLong = Literal["error", "skip", "truncate"]
 LrScheduler = Literal[
     "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"
 ]
@@ -103,11 +106,16 @@ class DataConfig:
     val_fraction: float = 0.05  # share of train held out when val is "" (0 < x < 1)
     val_max_examples: int = 256  # cap on validation-loss examples (0 = all): bounds eval time
     split_seed: int = 42  # seed of the train/val split, so the split is the same every run
-    max_length: int = (
-        1024  # tokens per example; a longer one is an error (or skipped, see on_bad_record)
+    max_length: int = 1024  # tokens per example; what a longer one gets is data.too_long
+    too_long: TooLong = "error"  # a record over max_length: refused, skipped, or cut from the left
+    on_bad_record: OnBadRecord = "error"  # a malformed or template-refused record: stop, or skip
+    template: Template = "auto"  # "chat" = a chat template, "plain" = text; auto picks
+    chat_template: str = (
+        ""  # replaces the tokenizer's: inline Jinja or a .jinja file ("" = its own)
     )
-    on_bad_record: OnBadRecord = "error"  # a malformed JSONL line stops the run, or is skipped
-    template: Template = "auto"  # "chat" = tokenizer chat template, "plain" = text; auto picks
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)  # to every render
+    train_on: TrainOn = "all"  # which assistant turns carry the loss: every one, or the last
+    system_turn: SystemTurn = "keep"  # "merge" folds system text into the first user turn
     system_prompt: str = ""  # system message put before prompt/completion records ("" = none)
 
 
@@ -234,6 +242,26 @@ TRAINER_ARGS_OWNED: dict[str, str] = {
     "bf16": 'use model.dtype = "bfloat16"',
     "fp16": 'use model.dtype = "float16"',
 }
+
+#: apply_chat_template arguments that syllo sets at every render; a template
+#: kwarg of the same name would collide with them.
+CHAT_TEMPLATE_KWARGS_OWNED = frozenset(
+    {
+        "conversation",
+        "messages",
+        "add_generation_prompt",
+        "continue_final_message",
+        "tokenize",
+        "return_dict",
+        "return_assistant_tokens_mask",
+        "return_tensors",
+        "chat_template",
+        "padding",
+        "truncation",
+        "max_length",
+        "tokenizer_kwargs",
+    }
+)
 
 #: Spellings people reach for, mapped to the accepted choice (used in hints only).
 _CHOICE_ALIASES = {
@@ -363,6 +391,8 @@ def _describe(hint: Any) -> str:
         return "one of " + ", ".join(repr(c) for c in get_args(hint))
     if get_origin(hint) is list:
         return "a list of strings"
+    if get_origin(hint) is dict:
+        return "a table (e.g. {key = value})"
     if _is_union(hint):
         return " or ".join(_describe(arm) for arm in get_args(hint))
     return str(hint)
@@ -397,6 +427,8 @@ def _convert(value: Any, hint: Any) -> Any:
         if not isinstance(value, list):
             raise _Mismatch
         return [_convert(v, item) for v in value]
+    elif get_origin(hint) is dict:
+        ok = isinstance(value, dict)
     elif _is_union(hint):
         for arm in get_args(hint):
             try:
@@ -418,6 +450,8 @@ def _toml_repr(value: Any) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_repr(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_repr(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -467,6 +501,13 @@ def _quoted_literal(text: str, hint: Any) -> bool:
 # --- building and checking ----------------------------------------------------------------------
 
 
+def _default(f: dataclasses.Field[Any]) -> Any:
+    """A field's default value (MISSING for a required key)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def _build(raw: dict[str, Any], ctx: _Ctx) -> Config:
     sections = [*SECTIONS, "trainer_args"]
     for name, value in raw.items():
@@ -490,7 +531,7 @@ def _build(raw: dict[str, Any], ctx: _Ctx) -> Config:
     for name, cls in SECTIONS.items():
         table = raw.get(name, {})
         hints = _hints(cls)
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        defaults = {f.name: _default(f) for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for key, value in table.items():
             full = f"{name}.{key}"
@@ -498,7 +539,7 @@ def _build(raw: dict[str, Any], ctx: _Ctx) -> Config:
                 raise _unknown_key(full, ctx)
             values[key] = _coerce(value, hints[key], full, defaults[key], ctx)
         for f in dataclasses.fields(cls):
-            if f.name not in values and f.default is dataclasses.MISSING:
+            if f.name not in values and _default(f) is dataclasses.MISSING:
                 full = f"{name}.{f.name}"
                 fix = _example(full, hints[f.name], f.default, ctx)
                 raise ctx.error(name, f"missing required key '{full}'", f"add it: {fix}")
@@ -656,6 +697,20 @@ def _check_combinations(cfg: Config, ctx: _Ctx) -> None:
             f"data.val is the same file as data.train ({d.train!r}): the validation loss "
             "would measure memorisation",
             'give a separate file, or set val = "" to hold out a seeded split of train',
+        )
+    for key in d.chat_template_kwargs:
+        if key in CHAT_TEMPLATE_KWARGS_OWNED:
+            raise ctx.error(
+                f"data.chat_template_kwargs.{key}",
+                f"data.chat_template_kwargs.{key} is set by syllo itself at each render",
+                "remove it (syllo renders the prompt with add_generation_prompt, the full "
+                "conversation without, and tokenizes them itself)",
+            )
+    if d.template == "plain" and (d.chat_template or d.chat_template_kwargs):
+        raise ctx.error(
+            "data.chat_template",
+            'data.chat_template / data.chat_template_kwargs are set but data.template = "plain"',
+            'use data.template = "auto" or "chat", or remove them',
         )
     args = cfg.trainer_args
     for key in args:
@@ -898,7 +953,12 @@ def fingerprint_settings(cfg: Config) -> dict[str, Any]:
         "model.dtype": cfg.model.dtype,
         **lora,
         "data.max_length": cfg.data.max_length,
+        "data.too_long": cfg.data.too_long,
         "data.template": cfg.data.template,
+        "data.chat_template": cfg.data.chat_template,
+        "data.chat_template_kwargs": cfg.data.chat_template_kwargs,
+        "data.train_on": cfg.data.train_on,
+        "data.system_turn": cfg.data.system_turn,
         "data.system_prompt": cfg.data.system_prompt,
         "data.split": split,
         "train.batch_size": cfg.train.batch_size,

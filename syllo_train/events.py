@@ -24,9 +24,10 @@ import orjson
 
 #: Bumped, together with docs/events.md, on any change to the published
 #: contract: a field or type added, removed or changing meaning. Version 1 is
-#: the first published contract. Readers must accept unknown fields and unknown
-#: types whatever the version.
-SCHEMA_VERSION = 1
+#: the first published contract; 2 added ``run_start.tokenization`` and
+#: ``eval.samples[].think_opened`` and redefined the log example's token counts.
+#: Readers must accept unknown fields and unknown types whatever the version.
+SCHEMA_VERSION = 2
 
 #: Default cap on long texts (prompt, golden, output, traceback), in characters.
 DEFAULT_MAX_TEXT_CHARS = 4000

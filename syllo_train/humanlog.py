@@ -42,6 +42,39 @@ def _indent(text: str | None, limit: int = 600) -> str:
     return "\n".join("    " + line for line in text.splitlines() or [""])
 
 
+def describe_tokenization(facts: dict[str, Any]) -> str:
+    """``run_start.tokenization`` in a sentence (plus the non-prefix rule, when it applied)."""
+    template = facts.get("template")
+    source = {"tokenizer": "the tokenizer's", "config": "data.chat_template's"}.get(
+        str(facts.get("source")), ""
+    )
+    parts = [
+        f"{source} chat template" if template == "chat" else "the plain template",
+        {"template": "BOS written by the template", "tokenizer": "BOS added by the tokenizer"}.get(
+            str(facts.get("bos")), "no BOS"
+        ),
+        "every assistant turn trained"
+        if facts.get("train_on") == "all"
+        else "the last answer trained",
+        f"system turns {facts.get('system_turn')}",
+    ]
+    if facts.get("generation_markers"):
+        parts.append("labels from its {% generation %} spans")
+    think = facts.get("think") or {}
+    if think.get("template_inserts_empty_block"):
+        parts.append("an empty <think> block before each answer, trained")
+    if facts.get("truncated_records"):
+        parts.append(f"{facts['truncated_records']} records cut from the left")
+    if facts.get("first_example_tokens") is not None:
+        parts.append(
+            f"first example {facts['first_example_tokens']} tokens, {facts.get('first_example_labelled')} trained"
+        )
+    text = ", ".join(parts)
+    if facts.get("non_prefix_records"):
+        text += f"\n  non-prefix template ({facts['non_prefix_records']} records): {facts.get('non_prefix_rule')}"
+    return text
+
+
 def format_event(event: dict[str, Any]) -> str | None:
     """The human text for one event, or None for events that get no line."""
     etype = event.get("type")
@@ -53,6 +86,10 @@ def format_event(event: dict[str, Any]) -> str | None:
             f"{event.get('params_trainable', 0):,} trainable / {event.get('params_total', 0):,} parameters, "
             f"{event.get('train_examples')} train / {event.get('val_examples')} val examples, "
             f"{event.get('max_steps')} steps on {event.get('device')} (world size {event.get('world_size')}){resumed}"
+        ) + (
+            f"\n  tokenization: {describe_tokenization(event['tokenization'])}"
+            if isinstance(event.get("tokenization"), dict)
+            else ""
         )
     if etype == "log":
         ex = event.get("example") or {}

@@ -22,7 +22,9 @@ import torch
 from transformers import TrainerCallback
 
 from syllo_train import faults
-from syllo_train.data import IGNORE_INDEX, EncodedSet, PadCollator, TokenDataset
+from syllo_train.data import IGNORE_INDEX
+from syllo_train.data.batches import PadCollator, TokenDataset
+from syllo_train.data.encode import EncodedSet
 from syllo_train.generation import (
     GenerationResult,
     StallInfo,
@@ -244,13 +246,14 @@ class SylloMonitor(TrainerCallback):
         cap = self.captured
         if cap is not None and cap.step == step:
             ex = self.train_set.examples[cap.index]
+            enc = self.train_set.items[cap.index]
             loss = float(cap.loss.item())  # the Trainer synced for its loss just now
             example = {
                 "index": cap.index,
                 "prompt": ex.prompt,
                 "golden": ex.golden,
-                "prompt_tokens": len(self.train_set.prompt_ids[cap.index]),
-                "golden_tokens": len(self.train_set.answer_ids[cap.index]),
+                "prompt_tokens": enc.answer_start,  # tokens before the final answer
+                "golden_tokens": enc.answer_tokens,  # the final answer's trained tokens
                 "loss": loss if loss == loss else None,  # NaN → null (JSON has no NaN)
             }
         mem, mem_kind = peak_memory(args.device)
@@ -373,7 +376,7 @@ class SylloMonitor(TrainerCallback):
     ) -> list[dict[str, Any]]:
         mon = self.cfg.monitor
         self._eval_step = step
-        prompts = [self.val_set.prompt_ids[i] for i in self.eval_prompt_ids]
+        prompts = [self.val_set.items[i].prompt_ids for i in self.eval_prompt_ids]
         samples: list[dict[str, Any]] = []
 
         def on_result(k: int, res: GenerationResult) -> None:
@@ -432,10 +435,10 @@ class SylloMonitor(TrainerCallback):
 
     def _sample_record(self, k: int, res: GenerationResult) -> dict[str, Any]:
         i = self.eval_prompt_ids[k]
-        ex = self.val_set.examples[i]
+        ex, enc = self.val_set.examples[i], self.val_set.items[i]
         counters = self.reporter.counters
         counters.generations += 1
-        match = is_match(res.output, ex.golden, self.cfg.monitor.match)
+        match = is_match(res.output, ex.golden, self.cfg.monitor.match, opened=enc.opens_think)
         if match:
             counters.matches += 1
         if res.timed_out and not res.stalled:  # a stall was reported live by the watchdog
@@ -458,11 +461,12 @@ class SylloMonitor(TrainerCallback):
             "golden": ex.golden,
             "output": res.output,
             "match": match,
-            "prompt_tokens": len(self.val_set.prompt_ids[i]),
-            "golden_tokens": len(self.val_set.answer_ids[i]),
+            "prompt_tokens": len(enc.prompt_ids),
+            "golden_tokens": enc.answer_tokens,
             "output_tokens": res.tokens,
             "seconds": round(res.seconds, 4),
             "timed_out": res.timed_out,
+            "think_opened": enc.opens_think,  # the prompt opened a think block (the think rule)
         }
 
     def _on_stall(self, info: StallInfo) -> None:

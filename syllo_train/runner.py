@@ -23,12 +23,10 @@ from typing import Any, TextIO
 
 from syllo_train.checkpoints import Fingerprint, ResumeError, ResumePlan, plan_resume, settings_hash
 from syllo_train.config import Config, ConfigError, check_trainer_args, fingerprint_settings
-from syllo_train.data import (
-    DataError,
-    EncodedSet,
-    PromptFormatter,
+from syllo_train.data import DataError
+from syllo_train.data.encode import ENCODING_VERSION, EncodedSet, Encoder, encode_examples
+from syllo_train.data.records import (
     data_fingerprint,
-    encode_examples,
     load_examples,
     seeded_subset,
     split_train_val,
@@ -45,7 +43,7 @@ class InputError(ValueError):
 
 @dataclass
 class PreparedData:
-    formatter: PromptFormatter
+    encoder: Encoder
     train: EncodedSet
     val: EncodedSet
     val_loss_ids: list[int]
@@ -124,9 +122,19 @@ def prepare_data(cfg: Config, tokenizer: Any) -> PreparedData:
         files.append(d.val)
     else:
         train_ex, val_ex = split_train_val(train_rep.examples, d.val_fraction, d.split_seed)
-    formatter = PromptFormatter(tokenizer, d.template)
-    train, skipped_train = encode_examples(train_ex, formatter, d.max_length, on_bad=on_bad)
-    val, skipped_val = encode_examples(val_ex, formatter, d.max_length, on_bad=on_bad)
+    encoder = Encoder(
+        tokenizer,
+        template=d.template,
+        chat_template=d.chat_template,
+        chat_template_kwargs=d.chat_template_kwargs,
+        train_on=d.train_on,
+        system_turn=d.system_turn,
+        too_long=d.too_long,
+        max_length=d.max_length,
+    )
+    # Train first: the facts' first example is the first training one; their counts cover both.
+    train, skipped_train = encode_examples(train_ex, encoder, on_bad=on_bad)
+    val, skipped_val = encode_examples(val_ex, encoder, on_bad=on_bad)
     skipped += skipped_train + skipped_val
     val_loss_ids = seeded_subset(len(val), d.val_max_examples, d.split_seed)
     eval_prompt_ids = (
@@ -135,7 +143,7 @@ def prepare_data(cfg: Config, tokenizer: Any) -> PreparedData:
         else []
     )
     return PreparedData(
-        formatter, train, val, val_loss_ids, eval_prompt_ids, skipped, data_fingerprint(files)
+        encoder, train, val, val_loss_ids, eval_prompt_ids, skipped, data_fingerprint(files)
     )
 
 
@@ -322,7 +330,12 @@ def _prepare(cfg: Config) -> _Prepared:
         )
     tokenizer = load_tokenizer(cfg)
     data = prepare_data(cfg, tokenizer)
-    settings = {**fingerprint_settings(cfg), "template": data.formatter.name}
+    settings = {
+        **fingerprint_settings(cfg),
+        "template": data.encoder.name,
+        "encoding": ENCODING_VERSION,  # the tokenization rule (syllo_train/data/encode.py)
+        "chat_template_sha": data.encoder.template_sha,
+    }
     fingerprint = Fingerprint(data=data.fingerprint, settings=settings_hash(settings))
     plan = plan_resume(Path(cfg.train.output_dir), cfg.train.resume, fingerprint, settings)
     model = load_model(cfg, use_cuda)
@@ -411,7 +424,7 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
     from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging as hf_logging
 
-    from syllo_train.data import PadCollator, TokenDataset
+    from syllo_train.data.batches import PadCollator, TokenDataset
     from syllo_train.hf_trainer import SylloTrainer
     from syllo_train.monitor import SylloMonitor
     from syllo_train.reporter import Reporter
@@ -491,7 +504,8 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
             device=str(args.device),
             pid=os.getpid(),
             versions=_versions(),
-            template=p.data.formatter.name,
+            template=p.data.encoder.name,
+            tokenization=p.data.encoder.facts.as_dict(),
             skipped_records=len(p.data.skipped),
             fingerprint=p.fingerprint.as_dict(),
         )

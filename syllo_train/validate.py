@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from syllo_train.config import Config, ConfigError, check_trainer_args
+from syllo_train.humanlog import describe_tokenization
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -38,7 +39,8 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
     """Print what was checked (to ``out``, default stdout); return 0 when the run would start, 2 otherwise."""
     # Looked up now, not at import: stdout may have been replaced since (redirects, capture).
     out = sys.stdout if out is None else out
-    from syllo_train.data import DataError, load_examples
+    from syllo_train.data import DataError
+    from syllo_train.data.records import load_examples
     from syllo_train.runner import InputError, check_writable
 
     try:
@@ -81,14 +83,12 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
         data = prepare_data(cfg, tok)
         print(
             f"data: {len(data.train)} train / {len(data.val)} val examples ok "
-            f"({len(data.skipped)} skipped), template {data.formatter.name}, "
+            f"({len(data.skipped)} skipped), template {data.encoder.name}, "
             f"{len(data.eval_prompt_ids)} eval prompts",
             file=out,
         )
-        longest = max(
-            len(p) + len(a)
-            for p, a in zip(data.train.prompt_ids, data.train.answer_ids, strict=True)
-        )
+        print(f"tokenization: {describe_tokenization(data.encoder.facts.as_dict())}", file=out)
+        longest = max(len(item.input_ids) for item in data.train.items)
         print(
             f"tokens: longest train example {longest} of data.max_length = {cfg.data.max_length}",
             file=out,

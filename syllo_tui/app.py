@@ -502,6 +502,7 @@ def _pane_key(example: ExampleView | None) -> tuple[Any, ...] | None:
         e.partial,
         e.seconds,
         tuple(e.cut.items()),
+        e.think_opened,
     )
 
 

@@ -15,6 +15,7 @@ import math
 import re
 from datetime import datetime, tzinfo
 
+from syllo_train.matching import THINK_BLOCK, THINK_CLOSE
 from syllo_tui.state import ExampleView, LogEntry, RunState, Series
 
 _C0_PICTURES = {c: chr(0x2400 + c) for c in range(0x20)}  # ␀ … ␟; ESC is ␛
@@ -51,14 +52,23 @@ def inert(text: str) -> str:
     return _UNSAFE.sub(lambda m: _escape_char(m.group()), text)
 
 
-_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)
+_THINK = THINK_BLOCK  # the one think rule (syllo_train.matching)
 
 
-def split_think(text: str) -> list[tuple[str, bool]]:
-    """Split text into (segment, is_think) parts; an unclosed ``<think>`` runs to the end."""
+def split_think(text: str, *, opened: bool = False) -> list[tuple[str, bool]]:
+    """Split text into (segment, is_think) parts; an unclosed ``<think>`` runs to the end.
+
+    ``opened``: the text continues a prompt that opened a block, so it starts
+    with reasoning up to its first ``</think>`` (matching.strip_think's rule).
+    """
     parts: list[tuple[str, bool]] = []
     pos = 0
-    for m in _THINK.finditer(text):
+    if opened:
+        close = text.find(THINK_CLOSE)
+        pos = len(text) if close < 0 else close + len(THINK_CLOSE)
+        if pos:
+            parts.append((text[:pos], True))
+    for m in _THINK.finditer(text, pos):
         if m.start() > pos:
             parts.append((text[pos : m.start()], False))
         parts.append((m.group(), True))

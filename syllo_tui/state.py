@@ -193,6 +193,7 @@ class ExampleView:
     partial: str | None = None  # text generated before a timeout cut it off
     cut: Mapping[str, int] = field(default_factory=dict)  # field -> original length
     eval_seq: int | None = None  # the eval this sample belongs to
+    think_opened: bool = False  # the eval prompt opened a <think> block (the think rule)
 
 
 @dataclass(frozen=True)
@@ -512,6 +513,7 @@ class RunState:
                 output=_str(raw, "output"),
                 output_tokens=_int(raw, "output_tokens"),
                 match=_bool(raw, "match"),
+                think_opened=_bool(raw, "think_opened") is True,
                 timed_out=timed_out,
                 seconds=_num(raw, "seconds"),
                 partial=partial,

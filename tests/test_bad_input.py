@@ -308,7 +308,10 @@ def test_skip_bad_records_counts_and_skips(
         json.dumps({"prompt": LONG_PROMPT, "completion": "x"}).encode(),
     ]
     (isolated_cwd / DATA).write_bytes(b"\n".join(good[:4] + bad + good[4:]) + b"\n")
-    cfg = make_config(isolated_cwd, data={"train": DATA, "on_bad_record": "skip"})
+    # A malformed record is data.on_bad_record's; a too-long one is data.too_long's.
+    cfg = make_config(
+        isolated_cwd, data={"train": DATA, "on_bad_record": "skip", "too_long": "skip"}
+    )
     code = cli.main(["validate", str(cfg)])
     out = capsys.readouterr()
     assert code == 0, out.err

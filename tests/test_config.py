@@ -776,13 +776,13 @@ def test_docs_cover_every_field_with_its_default() -> None:
         for key, f in fields.items():
             _type, default_cell, purpose = documented[key]
             assert purpose, f"{name}.{key} has no description"
-            if f.default is dataclasses.MISSING:
+            factory = f.default_factory
+            default = factory() if factory is not dataclasses.MISSING else f.default
+            if default is dataclasses.MISSING:
                 assert default_cell == "**required**", f"{name}.{key} is required"
             else:
                 shown = tomllib.loads("x = " + default_cell.strip("`"))["x"]
-                assert shown == f.default, (
-                    f"{name}.{key}: docs say {default_cell}, code {f.default!r}"
-                )
+                assert shown == default, f"{name}.{key}: docs say {default_cell}, code {default!r}"
 
 
 def test_docs_list_every_owned_trainer_arg() -> None:

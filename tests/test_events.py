@@ -211,3 +211,23 @@ def test_writer_ends_a_torn_last_line_before_its_first_event(tmp_path: Path) -> 
     lines = path.read_bytes().split(b"\n")
     assert lines[1] == b'{"v":1,"type":"lo'  # the fragment alone is lost
     assert events.decode_event(lines[2]) == ev
+
+
+def test_a_schema_v1_file_still_opens() -> None:
+    """v2 added only optional fields: a v1 file (no tokenization, no think_opened) validates and folds."""
+    from syllo_tui.state import RunState
+
+    doc = DOC.read_text(encoding="utf-8")
+    v1 = []
+    for ln in (x for x in doc.splitlines() if x.startswith('{"v":')):
+        event = events.decode_event(ln)
+        event["v"] = 1
+        event.pop("tokenization", None)
+        for sample in event.get("samples", []):
+            sample.pop("think_opened", None)
+        v1.append(event)
+    state = RunState()
+    for event in v1:
+        assert validate_event(event) == [], event["type"]
+        state.apply(event)
+    assert list(state.warnings) == [] and state.applied == len(v1)

@@ -22,12 +22,32 @@ def test_missing_output_has_no_match(mode: str) -> None:
         (f"  {GOLD}\n", True),  # surrounding whitespace only
         (GOLD.replace("PROFESSOR", "professor"), False),
         (GOLD.replace(":", ": "), False),  # inner spacing counts in exact mode
-        (f"<think>hmm</think>{GOLD}", False),
+        # The think rule: the golden has no think block, so the answer after it is compared.
+        (f"<think>hmm</think>{GOLD}", True),
+        (f"<think>\n\n</think>\n\n{GOLD}", True),  # the empty block a template inserts
+        (f"<think>hmm</think>{GOLD} extra", False),
+        (f"<think>hmm {GOLD}", False),  # an unclosed block runs to the end: no answer
         ("", False),
     ],
 )
 def test_exact(output: str, expected: bool) -> None:
     assert is_match(output, GOLD, "exact") is expected
+
+
+def test_a_golden_with_reasoning_is_compared_whole() -> None:
+    golden = "<think>pro-fes-sor</think>PROFESSOR"
+    assert is_match(golden, golden, "exact") is True
+    assert is_match("PROFESSOR", golden, "exact") is False
+
+
+def test_a_prompt_that_opened_the_block_leaves_the_reasoning_open() -> None:
+    # The eval prompt ended with "<think>\n": the output's reasoning runs to its first </think>.
+    assert is_match("hmm, pro-fes-sor\n</think>\n\nPROFESSOR", "PROFESSOR", opened=True) is True
+    assert is_match("\n</think>\n\nPROFESSOR", "PROFESSOR", "normalized", opened=True) is True
+    assert is_match("still thinking PROFESSOR", "PROFESSOR", opened=True) is False
+    assert (
+        is_match("\n</think>\n\nPROFESSOR", "PROFESSOR") is False
+    )  # not opened: "</think>" is text
 
 
 @pytest.mark.parametrize(

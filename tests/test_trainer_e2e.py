@@ -56,7 +56,7 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
 
 def _plain_ids(tok: Any, rec: dict[str, Any]) -> tuple[list[int], list[int]]:
-    """data.py's documented plain template, rebuilt by hand from its docstring:
+    """The documented plain template (docs/data.md), rebuilt by hand and tokenized once:
 
     {system}\\n\\n            (only when there is a system text)
     ### User:\\n{prompt}\\n\\n### Assistant:\\n{answer}{eos}
@@ -66,19 +66,26 @@ def _plain_ids(tok: Any, rec: dict[str, Any]) -> tuple[list[int], list[int]]:
     user = next(m["content"] for m in msgs if m["role"] == "user")
     answer = msgs[-1]["content"]
     prompt = (system + "\n\n" if system else "") + "### User:\n" + user + "\n\n### Assistant:\n"
-    return tok(prompt)["input_ids"], tok(answer + tok.eos_token, add_special_tokens=False)[
-        "input_ids"
-    ]
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    full = tok(prompt + answer + tok.eos_token, add_special_tokens=False)["input_ids"]
+    assert full[: len(prompt_ids)] == prompt_ids
+    return prompt_ids, full[len(prompt_ids) :]
 
 
 def _chat_ids(tok: Any, messages: list[dict[str, str]], answer: str) -> tuple[list[int], list[int]]:
-    """The tokenizer's own chat template: the prompt with the generation prompt; the answer is the rest."""
-    prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    full = tok.apply_chat_template(
-        [*messages, {"role": "assistant", "content": answer}], tokenize=False
-    )
-    assert full.startswith(prompt)
-    return tok(prompt)["input_ids"], tok(full[len(prompt) :], add_special_tokens=False)["input_ids"]
+    """transformers' own tokenization of the chat template (``apply_chat_template(tokenize=True)``).
+
+    The prompt is the generation-prompt render; the answer is what the full
+    conversation adds after it, through the template's end-of-turn token
+    (``<|im_end|>``); the newline the template writes after that is not trained.
+    """
+    prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    full = tok.apply_chat_template([*messages, {"role": "assistant", "content": answer}])
+    p_ids, f_ids = prompt["input_ids"], full["input_ids"]
+    assert f_ids[: len(p_ids)] == p_ids
+    rest = f_ids[len(p_ids) :]
+    end_of_turn = rest.index(tok.convert_tokens_to_ids("<|im_end|>")) + 1
+    return p_ids, rest[:end_of_turn]
 
 
 def _loss_sum(model: Any, prompt_ids: list[int], answer_ids: list[int]) -> tuple[float, int]:

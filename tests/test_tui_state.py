@@ -317,6 +317,17 @@ def test_split_think() -> None:
         ("<think>d", True),
     ]
     assert split_think("plain") == [("plain", False)]
+    # The eval prompt opened the block (think_opened): reasoning runs to the first </think>.
+    assert split_think("hmm\n</think>\n\n6", opened=True) == [
+        ("hmm\n</think>", True),
+        ("\n\n6", False),
+    ]
+    assert split_think("still thinking", opened=True) == [("still thinking", True)]
+    assert split_think("</think>6<think>x</think>", opened=True) == [
+        ("</think>", True),
+        ("6", False),
+        ("<think>x</think>", True),
+    ]
 
 
 def test_formatting() -> None:

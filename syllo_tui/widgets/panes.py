@@ -92,7 +92,14 @@ def pane_contents(
         model.append(f"{seconds}: generation cut off, no verdict\n", style=STYLES["timeout"])
         if example.partial:
             model.append("partial output:\n", style="dim")
-            model.append_text(body_text(example.partial, fold_think=fold_think, style="dim"))
+            model.append_text(
+                body_text(
+                    example.partial,
+                    fold_think=fold_think,
+                    style="dim",
+                    think_opened=example.think_opened,
+                )
+            )
         else:
             model.append("(no partial output)", style="dim")
         panes.append(
@@ -105,5 +112,8 @@ def pane_contents(
         sub = tokens_label(example.output_tokens, example.cut.get("output"))
         if example.seconds is not None:
             sub += f" · {example.seconds:.1f}s"
-        panes.append((title, Text(sub), body_text(example.output or "", fold_think=fold_think)))
+        body = body_text(
+            example.output or "", fold_think=fold_think, think_opened=example.think_opened
+        )
+        panes.append((title, Text(sub), body))
     return panes

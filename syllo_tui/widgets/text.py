@@ -41,10 +41,13 @@ def plain(text: str, style: str = "") -> Text:
     return Text(inert(text), style=style, end="")
 
 
-def body_text(text: str, *, fold_think: bool, style: str = "") -> Text:
-    """A pane body: ``<think>`` blocks dimmed, or folded to one line when ``fold_think``."""
+def body_text(text: str, *, fold_think: bool, style: str = "", think_opened: bool = False) -> Text:
+    """A pane body: ``<think>`` blocks dimmed, or folded to one line when ``fold_think``.
+
+    ``think_opened``: the text is an output whose prompt opened the block.
+    """
     out = Text(end="")
-    for segment, is_think in split_think(text):
+    for segment, is_think in split_think(text, opened=think_opened):
         if not is_think:
             out.append(inert(segment), style=style)
         elif fold_think:

@@ -39,7 +39,9 @@ from hypothesis import strategies as st
 
 from syllo_train import config as config_mod
 from syllo_train.config import SECTIONS, ConfigError, load_config
-from syllo_train.data import DataError, PromptFormatter, encode_examples, load_examples
+from syllo_train.data import DataError
+from syllo_train.data.encode import Encoder, encode_examples
+from syllo_train.data.records import load_examples
 from syllo_train.events import EVENT_FIELDS, EVENT_TYPES
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(3600)]
@@ -395,12 +397,18 @@ def test_fuzz_data_loader(
 ) -> None:
     from transformers import AutoTokenizer
 
-    formatters = [
-        PromptFormatter(AutoTokenizer.from_pretrained(tiny_model_dir)),  # plain template
-        PromptFormatter(
-            AutoTokenizer.from_pretrained(tiny_chat_model_dir)
-        ),  # the tokenizer's chat template
+    tokenizers = [
+        AutoTokenizer.from_pretrained(tiny_model_dir),  # the plain template
+        AutoTokenizer.from_pretrained(tiny_chat_model_dir),  # the tokenizer's chat template
     ]
+    encoders: dict[tuple[bool, int, str], Encoder] = {}
+
+    def encoder(chat: bool, max_length: int, too_long: str) -> Encoder:
+        key = (chat, max_length, too_long)
+        if key not in encoders:
+            encoders[key] = Encoder(tokenizers[chat], max_length=max_length, too_long=too_long)
+        return encoders[key]
+
     path = tmp_path / "fuzz.jsonl"
     stats: Counter[str] = Counter()
 
@@ -430,9 +438,10 @@ def test_fuzz_data_loader(
         for ex in report.examples:
             assert isinstance(ex.prompt, str) and ex.prompt.strip()
             assert isinstance(ex.golden, str) and ex.golden.strip()
+        too_long = "skip" if on_bad == "skip" else "error"
         try:
             encoded, skipped = encode_examples(
-                report.examples, formatters[chat], max_length, on_bad=on_bad
+                report.examples, encoder(chat, max_length, too_long), on_bad=on_bad
             )
         except DataError as exc:
             _check_data_error(str(exc), path, lines)

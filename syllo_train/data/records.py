@@ -1,22 +1,14 @@
-"""Training data: JSONL records → examples → token ids with the prompt masked.
+"""Records → examples: one conversation each, every bad record named ``file:line``.
 
 Two record forms are accepted, one JSON object a line:
 
 * chat: ``{"messages": [{"role": "system"?}, {"role": "user"}, …, {"role": "assistant"}], "metadata": {…}}``
   — the prompt is every turn before the final assistant turn, the golden
-  answer is that final assistant turn;
+  answer is that final assistant turn (earlier assistant turns train too,
+  see ``data.train_on`` in syllo_train/data/encode.py);
 * ``{"prompt": "…", "completion": "…"}``.
 
-The loss covers answer tokens only: prompt tokens and padding get label -100,
-in training and in validation alike (an unmasked, padded validation loss is
-the classic bug that makes validation look ten times worse than training).
-
-With a tokenizer that has a chat template, the template renders the prompt
-(with the generation prompt) and the answer is whatever the full conversation
-adds after it. Without one, the documented plain template is used::
-
-    {system}\\n\\n            (only when there is a system text)
-    ### User:\\n{prompt}\\n\\n### Assistant:\\n{answer}{eos}
+How an example becomes token ids and labels is syllo_train/data/encode.py's job.
 """
 
 from __future__ import annotations
@@ -28,13 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PLAIN_USER = "### User:\n"
-PLAIN_ASSISTANT = "\n\n### Assistant:\n"
-IGNORE_INDEX = -100  # label value the cross-entropy skips
-
-
-class DataError(ValueError):
-    """A bad data file or record; the message names ``file:line`` and the fix."""
+from syllo_train.data import DataError
 
 
 @dataclass
@@ -44,7 +30,7 @@ class Example:
     index: int  # position in its dataset (stable: used to find the text of a trained example)
     prompt: str  # the last user turn (what a person reads as "the prompt")
     golden: str  # the answer the model should produce
-    messages: list[dict[str, str]]  # the prompt turns (system/user/…), for chat templates
+    messages: list[dict[str, str]]  # every turn before the answer (system/user/assistant…)
     source: str  # "file:line", for messages
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -61,7 +47,7 @@ def _record_to_example(rec: Any, source: str, system_prompt: str) -> Example | s
     """Turn one decoded record into an Example, or return the reason it is bad."""
     if not isinstance(rec, dict):
         return f"expected a JSON object, got {type(rec).__name__}"
-    meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
+    meta: dict[str, Any] = rec["metadata"] if isinstance(rec.get("metadata"), dict) else {}
     if "messages" in rec:
         msgs = rec["messages"]
         if not isinstance(msgs, list) or not msgs:
@@ -184,155 +170,6 @@ def seeded_subset(n: int, k: int, seed: int) -> list[int]:
     if k <= 0 or k >= n:
         return list(range(n))
     return sorted(random.Random(seed).sample(range(n), k))
-
-
-class PromptFormatter:
-    """Renders examples to token ids with the tokenizer's chat template or the plain template."""
-
-    def __init__(self, tokenizer: Any, template: str = "auto") -> None:
-        has_chat = bool(getattr(tokenizer, "chat_template", None))
-        if template == "chat" and not has_chat:
-            raise DataError(
-                'data.template = "chat" but the tokenizer has no chat template; use "plain" or "auto"'
-            )
-        self.tokenizer = tokenizer
-        self.use_chat = has_chat and template != "plain"
-        self.eos = tokenizer.eos_token or ""
-
-    @property
-    def name(self) -> str:
-        return "chat" if self.use_chat else "plain"
-
-    def prompt_text(self, ex: Example) -> str:
-        """The text the model is given at generation time (ends where the answer starts)."""
-        if self.use_chat:
-            return str(
-                self.tokenizer.apply_chat_template(
-                    ex.messages, tokenize=False, add_generation_prompt=True
-                )
-            )
-        system = "\n\n".join(m["content"] for m in ex.messages if m["role"] == "system")
-        turns = "\n\n".join(
-            (PLAIN_USER + m["content"])
-            if m["role"] == "user"
-            else ("### Assistant:\n" + m["content"])
-            for m in ex.messages
-            if m["role"] != "system"
-        )
-        return (system + "\n\n" if system else "") + turns + PLAIN_ASSISTANT
-
-    def answer_text(self, ex: Example, prompt_text: str) -> str:
-        """The text the loss is computed on: the golden answer plus end-of-turn."""
-        if self.use_chat:
-            full = str(
-                self.tokenizer.apply_chat_template(
-                    [*ex.messages, {"role": "assistant", "content": ex.golden}], tokenize=False
-                )
-            )
-            if full.startswith(prompt_text):
-                return full[len(prompt_text) :]
-        return ex.golden + self.eos
-
-    def encode(self, examples: Sequence[Example]) -> list[tuple[list[int], list[int]]]:
-        """(prompt_ids, answer_ids) for each example, tokenized in one batch call."""
-        if not examples:
-            return []
-        prompts = [self.prompt_text(e) for e in examples]
-        answers = [self.answer_text(e, p) for e, p in zip(examples, prompts, strict=True)]
-        tok = self.tokenizer
-        p_ids = tok(prompts, add_special_tokens=True)["input_ids"]
-        a_ids = tok(answers, add_special_tokens=False)["input_ids"]
-        return list(zip(p_ids, a_ids, strict=True))
-
-
-@dataclass
-class EncodedSet:
-    """Examples with their token ids; what the Dataset and the eval tier use."""
-
-    examples: list[Example]
-    prompt_ids: list[list[int]]
-    answer_ids: list[list[int]]
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-
-def encode_examples(
-    examples: list[Example], formatter: PromptFormatter, max_length: int, *, on_bad: str = "error"
-) -> tuple[EncodedSet, list[tuple[str, str]]]:
-    """Tokenize; a record longer than ``max_length`` is an error (or skipped and reported)."""
-    kept: list[Example] = []
-    p_out: list[list[int]] = []
-    a_out: list[list[int]] = []
-    skipped: list[tuple[str, str]] = []
-    for ex, (p, a) in zip(examples, formatter.encode(examples), strict=True):
-        n = len(p) + len(a)
-        if n > max_length:
-            reason = f"{n} tokens, longer than data.max_length = {max_length}"
-            if on_bad != "skip":
-                raise DataError(
-                    f"{ex.source}: {reason}. Raise data.max_length, shorten the record, "
-                    'or set data.on_bad_record = "skip".'
-                )
-            skipped.append((ex.source, reason))
-            continue
-        ex.index = len(kept)
-        kept.append(ex)
-        p_out.append(list(p))
-        a_out.append(list(a))
-    if not kept:
-        # Issue #9: name the file(s), like every other data error (sources are "file:line").
-        files = ", ".join(sorted({ex.source.rsplit(":", 1)[0] for ex in examples})) or "the data"
-        raise DataError(
-            f"{files}: every record is longer than data.max_length = {max_length}; raise data.max_length"
-        )
-    return EncodedSet(kept, p_out, a_out), skipped
-
-
-class TokenDataset:
-    """A map-style dataset (torch-compatible) of ``{input_ids, labels, idx}`` items."""
-
-    def __init__(self, encoded: EncodedSet) -> None:
-        self.encoded = encoded
-
-    def __len__(self) -> int:
-        return len(self.encoded)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        p, a = self.encoded.prompt_ids[i], self.encoded.answer_ids[i]
-        return {"input_ids": p + a, "labels": [IGNORE_INDEX] * len(p) + a, "idx": i}
-
-
-class PadCollator:
-    """Right-pads a batch; padding is masked out of attention and loss.
-
-    ``idx`` (dataset positions) and ``n_tokens`` stay plain Python values so
-    the Trainer leaves them on the host: the log tier reads them without a
-    device sync.
-    """
-
-    def __init__(self, pad_token_id: int) -> None:
-        self.pad_token_id = pad_token_id
-
-    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        import torch
-
-        width = max(len(it["input_ids"]) for it in items)
-        ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(items), width), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
-        for row, it in enumerate(items):
-            n = len(it["input_ids"])
-            ids[row, :n] = torch.tensor(it["input_ids"], dtype=torch.long)
-            labels[row, :n] = torch.tensor(it["labels"], dtype=torch.long)
-            mask[row, :n] = 1
-        return {
-            "input_ids": ids,
-            "labels": labels,
-            "attention_mask": mask,
-            "idx": [int(it["idx"]) for it in items],
-            "n_tokens": sum(len(it["input_ids"]) for it in items),
-        }
 
 
 def data_fingerprint(paths: Sequence[str | Path]) -> str:

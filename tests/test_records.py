@@ -1,4 +1,4 @@
-"""data.py: records → examples → token ids with the prompt masked, on real tiny tokenizers."""
+"""data/records.py: JSONL records → examples, every bad record named file:line."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ from typing import Any
 
 import pytest
 
-from syllo_train.data import (
-    IGNORE_INDEX,
-    DataError,
+from syllo_train.data import DataError
+from syllo_train.data.records import (
     Example,
-    PadCollator,
-    PromptFormatter,
-    TokenDataset,
     data_fingerprint,
-    encode_examples,
     load_examples,
     seeded_subset,
     split_train_val,
@@ -33,20 +28,6 @@ def _write(path: Path, *records: Any) -> Path:
 
 def _chat(*turns: tuple[str, str], **extra: Any) -> dict[str, Any]:
     return {"messages": [{"role": r, "content": c} for r, c in turns], **extra}
-
-
-@pytest.fixture(scope="module")
-def plain_tok(tiny_model_dir: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
-@pytest.fixture(scope="module")
-def chat_tok(tiny_chat_model_dir: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_chat_model_dir)
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -171,95 +152,6 @@ def test_seeded_subset() -> None:
     assert seeded_subset(100, 5, seed=4) != sub
     assert seeded_subset(4, 10, seed=0) == [0, 1, 2, 3]
     assert seeded_subset(4, 0, seed=0) == [0, 1, 2, 3]  # 0 = all
-
-
-# --- templates ----------------------------------------------------------------------------------------
-
-
-def test_plain_template_is_the_documented_text(plain_tok: Any) -> None:
-    fmt = PromptFormatter(plain_tok, "auto")
-    assert fmt.name == "plain"
-    ex = Example(
-        0, "Q", "A", [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}], "f:1"
-    )
-    prompt = fmt.prompt_text(ex)
-    assert prompt == "S\n\n### User:\nQ\n\n### Assistant:\n"
-    assert fmt.answer_text(ex, prompt) == "A" + plain_tok.eos_token
-    no_system = Example(0, "Q", "A", [{"role": "user", "content": "Q"}], "f:1")
-    assert fmt.prompt_text(no_system) == "### User:\nQ\n\n### Assistant:\n"
-
-
-def test_chat_template_renders_prompt_and_answer(chat_tok: Any) -> None:
-    fmt = PromptFormatter(chat_tok, "auto")
-    assert fmt.name == "chat"
-    ex = Example(
-        0, "Q", "A", [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}], "f:1"
-    )
-    prompt = fmt.prompt_text(ex)
-    assert (
-        prompt
-        == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
-    )
-    assert fmt.answer_text(ex, prompt) == "A<|im_end|>\n"
-    # "plain" wins over a chat template; "chat" without one is refused.
-    assert PromptFormatter(chat_tok, "plain").name == "plain"
-
-
-def test_chat_template_required_but_missing(plain_tok: Any) -> None:
-    with pytest.raises(DataError, match=r'data\.template = "chat"'):
-        PromptFormatter(plain_tok, "chat")
-
-
-def test_encode_and_max_length(plain_tok: Any) -> None:
-    fmt = PromptFormatter(plain_tok, "plain")
-    short = Example(0, "Q", "A", [{"role": "user", "content": "Q"}], "d.jsonl:1")
-    long = Example(1, "Q " * 300, "A", [{"role": "user", "content": "Q " * 300}], "d.jsonl:2")
-    (p_ids, a_ids), _ = fmt.encode([short, long])
-    assert p_ids == plain_tok(fmt.prompt_text(short))["input_ids"]
-    assert a_ids == plain_tok("A" + plain_tok.eos_token, add_special_tokens=False)["input_ids"]
-    assert a_ids[-1] == plain_tok.eos_token_id
-    with pytest.raises(
-        DataError, match=r"d\.jsonl:2: \d+ tokens, longer than data\.max_length = 64"
-    ):
-        encode_examples([short, long], fmt, 64)
-    kept, skipped = encode_examples([long, short], fmt, 64, on_bad="skip")
-    assert [e.prompt for e in kept.examples] == ["Q"] and kept.examples[0].index == 0
-    assert skipped == [("d.jsonl:2", skipped[0][1])] and "longer than" in skipped[0][1]
-
-
-# --- masking ------------------------------------------------------------------------------------------
-
-
-def test_dataset_and_collator_mask_prompt_and_padding(plain_tok: Any) -> None:
-    fmt = PromptFormatter(plain_tok, "plain")
-    exs = [
-        Example(0, "a short one", "yes", [{"role": "user", "content": "a short one"}], "f:1"),
-        Example(
-            1,
-            "a much longer prompt than the first",
-            "no",
-            [{"role": "user", "content": "a much longer prompt than the first"}],
-            "f:2",
-        ),
-    ]
-    enc, _ = encode_examples(exs, fmt, 256)
-    ds = TokenDataset(enc)
-    items = [ds[0], ds[1]]
-    batch = PadCollator(plain_tok.pad_token_id)(items)
-    width = max(len(it["input_ids"]) for it in items)
-    assert batch["input_ids"].shape == (2, width)
-    assert batch["idx"] == [0, 1]
-    assert batch["n_tokens"] == sum(len(it["input_ids"]) for it in items)
-    for row, i in enumerate((0, 1)):
-        p, a = enc.prompt_ids[i], enc.answer_ids[i]
-        n = len(p) + len(a)
-        labels = batch["labels"][row].tolist()
-        # Prompt and padding are -100; the answer tokens are their own ids.
-        assert labels[: len(p)] == [IGNORE_INDEX] * len(p)
-        assert labels[len(p) : n] == a
-        assert labels[n:] == [IGNORE_INDEX] * (width - n)
-        assert batch["attention_mask"][row].tolist() == [1] * n + [0] * (width - n)
-        assert batch["input_ids"][row].tolist()[:n] == p + a
 
 
 def test_data_fingerprint_follows_content(tmp_path: Path) -> None:
