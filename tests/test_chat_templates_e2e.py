@@ -101,7 +101,9 @@ def _reference_loss(
     return float(loss), start, trained[-1] - start + 1
 
 
-@pytest.mark.parametrize("family", ["bos_twice", "metaspace", "no_system", "empty_think", "markers"])
+@pytest.mark.parametrize(
+    "family", ["bos_twice", "metaspace", "no_system", "empty_think", "markers"]
+)
 def test_example_loss_is_the_loss_of_the_rendered_conversation(
     family: str,
     tmp_path: Path,
