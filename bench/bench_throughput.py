@@ -42,15 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging as hf_logging
 
-    from syllo_train import puzzles
     from syllo_train.checkpoints import Fingerprint
     from syllo_train.config import load_config
     from syllo_train.data.batches import PadCollator, TokenDataset
+    from syllo_train.demo import puzzles
+    from syllo_train.demo.tiny_model import build_tiny_model, texts_from_jsonl
     from syllo_train.hf_trainer import SylloTrainer
     from syllo_train.monitor import SylloMonitor
     from syllo_train.reporter import Reporter
     from syllo_train.runner import prepare_data, training_arguments
-    from syllo_train.tiny_model import build_tiny_model, texts_from_jsonl
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()

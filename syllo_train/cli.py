@@ -199,7 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_INPUT
     if args.detach or args.supervise:
-        from syllo_train.supervisor import SuperviseOptions, supervise
+        from syllo_train.ops.supervisor import SuperviseOptions, supervise
 
         opts = SuperviseOptions(
             stall_timeout_s=args.stall_timeout,
@@ -211,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             quiet=args.quiet or args.detach,
         )
         if args.detach:
-            from syllo_train.ops import detach
+            from syllo_train.ops.commands import detach
 
             return detach(cfg, args.config, args.overrides, opts)
         return supervise(cfg, args.config, args.overrides, opts)
@@ -237,19 +237,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "validate":
         return cmd_validate(args)
     if args.command == "data":
-        from syllo_train import puzzles
+        from syllo_train.demo import puzzles
 
         return puzzles.main(list(args.args))
     if args.command == "model":
-        from syllo_train import tiny_model
+        from syllo_train.demo import tiny_model
 
         return tiny_model.main(list(args.args))
     if args.command == "stop":
-        from syllo_train.ops import stop
+        from syllo_train.ops.commands import stop
 
         return stop(args.dir, now=args.now, wait=not args.no_wait, timeout_s=args.timeout)
     if args.command == "status":
-        from syllo_train.ops import status
+        from syllo_train.ops.commands import status
 
         return status(args.dir, stale_after_s=args.stale_after)
     parser.print_help()

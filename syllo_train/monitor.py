@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from syllo_train import faults
 from syllo_train.data import IGNORE_INDEX
 from syllo_train.data.batches import PadCollator, TokenDataset
 from syllo_train.data.encode import EncodedSet
@@ -32,8 +31,9 @@ from syllo_train.generation import (
     generate_bounded,
     run_eval_round,
 )
-from syllo_train.heartbeat import Heartbeat
 from syllo_train.matching import is_match
+from syllo_train.ops import faults
+from syllo_train.ops.heartbeat import Heartbeat
 from syllo_train.reporter import Reporter
 
 
@@ -134,7 +134,7 @@ class SylloMonitor(TrainerCallback):
         self.steps_per_s: float | None = None
         self.watchdog = StallWatchdog(self._on_stall, grace_s=cfg.monitor.stall_grace_s)
         self._eval_step = 0
-        # Issue #8 hook: the supervisor's "still alive" signal (syllo_train/heartbeat.py).
+        # Issue #8 hook: the supervisor's "still alive" signal (syllo_train/ops/heartbeat.py).
         self.heartbeat = Heartbeat(reporter.out_dir, enabled=reporter.enabled)
 
     # ---- hooks called by SylloTrainer -------------------------------------------------

@@ -271,9 +271,9 @@ def threading_main() -> bool:
 
 def run(cfg: Config, *, echo: TextIO | None = sys.stdout, config_path: str | None = None) -> int:
     """Run training as configured; returns the process exit code."""
-    # Issue #8 hook: one trainer per output folder (syllo_train/lock.py), refused before any work;
+    # Issue #8 hook: one trainer per output folder (syllo_train/ops/lock.py), refused before any work;
     # under a supervisor this adopts the lock it lends (SYLLO_LOCK).
-    from syllo_train.lock import LockError, RunLock
+    from syllo_train.ops.lock import LockError, RunLock
 
     try:
         # Before the lock creates them: an unusable folder is refused naming its key.

@@ -78,7 +78,7 @@ def _env(fault: str | None = None) -> dict[str, str]:
     env.pop("SYLLO_FAULT", None)
     if fault:
         env["SYLLO_FAULT"] = (
-            fault  # test-only hook (syllo_train/faults.py), inherited by every rank
+            fault  # test-only hook (syllo_train/ops/faults.py), inherited by every rank
         )
     return env
 

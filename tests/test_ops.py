@@ -2,7 +2,7 @@
 
 Everything is real: ``python -m syllo_train`` subprocesses training a tiny
 model, real signals (``os.kill``), real ``flock`` locks. Faults come from the
-test-only ``SYLLO_FAULT`` hook (syllo_train/faults.py). Timeouts are generous
+test-only ``SYLLO_FAULT`` hook (syllo_train/ops/faults.py). Timeouts are generous
 (the box is small and shared); nothing asserts a duration.
 """
 
@@ -22,9 +22,15 @@ import pytest
 from _support import SUBPROCESS_ENV, decode_events
 
 from syllo_train.events import validate_event
-from syllo_train.faults import parse_faults
-from syllo_train.lock import LOCK_NAME, FolderLock, LockBusy, lock_held, pid_alive, read_lock
-from syllo_train.ops import EXIT_FAILED, EXIT_FINISHED, EXIT_RUNNING, EXIT_STALE, EXIT_USAGE
+from syllo_train.ops.commands import (
+    EXIT_FAILED,
+    EXIT_FINISHED,
+    EXIT_RUNNING,
+    EXIT_STALE,
+    EXIT_USAGE,
+)
+from syllo_train.ops.faults import parse_faults
+from syllo_train.ops.lock import LOCK_NAME, FolderLock, LockBusy, lock_held, pid_alive, read_lock
 from syllo_train.status import StatusSnapshot
 
 SLOW_WAIT = 150.0  # seconds: a trainer start (imports, model load) on a busy 2-core box
@@ -124,7 +130,7 @@ def test_fault_specs_parse_and_bad_ones_are_refused() -> None:
 
 HOLD_LOCK = """
 import sys, time
-from syllo_train.lock import FolderLock
+from syllo_train.ops.lock import FolderLock
 FolderLock.acquire(sys.argv[1], {"pid": __import__("os").getpid(), "role": "test-holder"})
 print("held", flush=True)
 time.sleep(600)

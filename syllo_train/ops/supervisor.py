@@ -39,9 +39,9 @@ import orjson
 
 from syllo_train.checkpoints import list_checkpoints, read_marker
 from syllo_train.events import Counters
-from syllo_train.faults import ATTEMPT_ENV
-from syllo_train.heartbeat import HEARTBEAT_NAME, beaten_since
-from syllo_train.lock import RunLock
+from syllo_train.ops.faults import ATTEMPT_ENV
+from syllo_train.ops.heartbeat import HEARTBEAT_NAME, beaten_since
+from syllo_train.ops.lock import RunLock
 from syllo_train.reporter import EVENTS_NAME, Reporter
 from syllo_train.status import SNAPSHOT_NAME, read_snapshot
 
@@ -458,7 +458,7 @@ class Supervisor:
 
 def supervise(cfg: Any, config_path: str, overrides: Sequence[str], opts: SuperviseOptions) -> int:
     """``syllo-train run --supervise``: take (or adopt) the lock, supervise, release; the exit code."""
-    from syllo_train.lock import LockError
+    from syllo_train.ops.lock import LockError
 
     problems = opts.problems(cfg.monitor.generation_timeout_s, cfg.monitor.stall_grace_s)
     if problems:

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from syllo_train.heartbeat import beaten_since, last_beat
-from syllo_train.lock import LockError, RunLock, describe, lock_held, pid_alive, read_lock
+from syllo_train.ops.heartbeat import beaten_since, last_beat
+from syllo_train.ops.lock import LockError, RunLock, describe, lock_held, pid_alive, read_lock
+from syllo_train.ops.supervisor import SuperviseOptions, record_end, tail_events
 from syllo_train.reporter import EVENTS_NAME
 from syllo_train.status import SNAPSHOT_NAME, read_snapshot
-from syllo_train.supervisor import SuperviseOptions, record_end, tail_events
 
 OUT_NAME = "trainer.out"  # the detached supervisor's (and trainer's) stdout and stderr
 
@@ -314,7 +314,7 @@ def _stop_now(folder: Path, info: dict[str, Any], *, timeout_s: float) -> int:
 
 def _clean_stale_locks(info: dict[str, Any], folder: Path) -> None:
     """Remove the dead holder's lock files (taking each first, so a live new holder is never touched)."""
-    from syllo_train.lock import FolderLock
+    from syllo_train.ops.lock import FolderLock
 
     for f in info.get("folders") or [str(folder)]:
         if lock_held(f) is False:
