@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from syllo_train.status import write_json_atomic
+from syllo_train.atomic import write_json_atomic
 
 MARKER_NAME = "syllo_checkpoint.json"
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")

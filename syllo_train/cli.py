@@ -8,9 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from syllo_train import __version__
-
-EXIT_BAD_INPUT = 2
+from syllo_train import __version__, exitcodes
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -38,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="train as the config says (resumes automatically)",
         epilog="exit codes: 0 completed or stopped, 1 failed, 2 bad input (nothing written), "
-        "3 the output folder is in use by another trainer",
+        "5 the output folder is in use by another trainer (docs/operations.md)",
     )
     _add_config_args(run)
     run.add_argument("--quiet", action="store_true", help="do not echo the human log to stdout")
@@ -189,7 +187,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg is None:
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     if (args.detach or args.supervise) and "LOCAL_RANK" in os.environ:
         # Under torchrun each rank would start its own supervisor and trainer.
         print(
@@ -197,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "use the launcher's own restarts (torchrun --max-restarts), see docs/distributed.md",
             file=sys.stderr,
         )
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     if args.detach or args.supervise:
         from syllo_train.ops.supervisor import SuperviseOptions, supervise
 
@@ -223,7 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg is None:
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     from syllo_train.validate import validate
 
     return validate(cfg, check_data=not args.no_data)
@@ -253,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return status(args.dir, stale_after_s=args.stale_after)
     parser.print_help()
-    return EXIT_BAD_INPUT
+    return exitcodes.BAD_INPUT
 
 
 if __name__ == "__main__":

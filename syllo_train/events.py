@@ -29,6 +29,12 @@ import orjson
 #: Readers must accept unknown fields and unknown types whatever the version.
 SCHEMA_VERSION = 2
 
+#: The output folder's files (``output.dir``): their names are part of the contract,
+#: spelled here only.
+EVENTS_FILE = "events.jsonl"  # this contract: one event a line
+SNAPSHOT_FILE = "training_status.json"  # the status snapshot (sinks/snapshot.py)
+HUMAN_LOG_FILE = "train.log"  # the human log (sinks/humanlog.py)
+
 #: Default cap on long texts (prompt, golden, output, traceback), in characters.
 DEFAULT_MAX_TEXT_CHARS = 4000
 
@@ -438,3 +444,32 @@ class EventWriter:
 def decode_event(line: bytes | str) -> Any:
     """Parse one line; raises ValueError (orjson.JSONDecodeError) on bad JSON."""
     return orjson.loads(line)
+
+
+def read_last_events(path: str | os.PathLike[str], max_bytes: int = 262_144) -> list[dict[str, Any]]:
+    """The decodable events among a file's last ``max_bytes`` (oldest first); [] without a file.
+
+    For the writers' own bookkeeping (the supervisor, ``stop --now``); readers
+    that follow a live file use syllo_tui's stream, which also reports what it
+    could not read.
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    if size > max_bytes:
+        lines = lines[1:]  # the first line is probably cut
+    out = []
+    for line in lines:
+        if line.strip():
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a torn last line of a killed writer
+            if isinstance(event, dict):
+                out.append(event)
+    return out

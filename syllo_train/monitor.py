@@ -34,7 +34,7 @@ from syllo_train.generation import (
 from syllo_train.matching import is_match
 from syllo_train.ops import faults
 from syllo_train.ops.heartbeat import Heartbeat
-from syllo_train.reporter import Reporter
+from syllo_train.sinks.reporter import Reporter
 
 
 @dataclass

@@ -6,7 +6,7 @@ written, so bad input exits with code 2 and loses nothing. From ``run_start``
 on, any failure is recorded as an ``error`` event plus ``run_end`` failed and
 the exit code is 1. A first SIGINT/SIGTERM finishes the current step, saves a
 checkpoint and ends ``stopped`` with exit code 0; a second one exits at once.
-Exit code 3: the output folder is in use by another live trainer (lock.py).
+Exit code 5 (exitcodes.BUSY): the output folder is in use by another live trainer (ops/lock.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from syllo_train import exitcodes
 from syllo_train.checkpoints import Fingerprint, ResumeError, ResumePlan, plan_resume, settings_hash
 from syllo_train.config import Config, ConfigError, check_trainer_args, fingerprint_settings
 from syllo_train.data import DataError
@@ -32,9 +33,7 @@ from syllo_train.data.records import (
     split_train_val,
 )
 from syllo_train.events import Counters
-from syllo_train.humanlog import inert
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from syllo_train.inert import inert
 
 
 class InputError(ValueError):
@@ -281,7 +280,7 @@ def run(cfg: Config, *, echo: TextIO | None = sys.stdout, config_path: str | Non
         check_writable(cfg.train.output_dir, "train.output_dir")
     except InputError as exc:
         print(f"syllo-train: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     try:
         lock = RunLock.for_run(cfg, config_path=config_path)
     except LockError as exc:
@@ -299,7 +298,7 @@ def _run_locked(cfg: Config, *, echo: TextIO | None) -> int:
         prepared = _prepare(cfg)
     except (InputError, ConfigError, DataError, ResumeError) as exc:
         print(f"syllo-train: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     return _train(cfg, prepared, echo=echo, t_start=t_start)
 
 
@@ -427,7 +426,7 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
     from syllo_train.data.batches import PadCollator, TokenDataset
     from syllo_train.hf_trainer import SylloTrainer
     from syllo_train.monitor import SylloMonitor
-    from syllo_train.reporter import Reporter
+    from syllo_train.sinks.reporter import Reporter
 
     hf_logging.disable_progress_bar()
     args = p.args
@@ -484,7 +483,7 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
 
     signals = _StopSignals(request_stop, exit_now)
     signals.install()
-    status, reason, code = "failed", None, EXIT_FAILED
+    status, reason, code = "failed", None, exitcodes.FAILED
     try:
         total, trainable = _param_counts(p.model)
         reporter.emit(
@@ -519,7 +518,7 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
                 ),
             )
         if p.plan.step >= max_steps:
-            status, code = "completed", EXIT_OK
+            status, code = "completed", exitcodes.OK
             reason = f"already at step {p.plan.step} of train.max_steps = {max_steps}; raise train.max_steps to train further"
             return code
         trainer = SylloTrainer(
@@ -538,9 +537,9 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
         trainer.train(resume_from_checkpoint=str(p.plan.checkpoint) if p.plan.checkpoint else None)
         step_now = trainer.state.global_step
         if monitor.stop_requested:
-            status, reason, code = "stopped", f"{monitor.stop_requested} received", EXIT_OK
+            status, reason, code = "stopped", f"{monitor.stop_requested} received", exitcodes.OK
         else:
-            status, code = "completed", EXIT_OK
+            status, code = "completed", exitcodes.OK
         return code
     except BaseException as exc:
         step_now = reporter.last_event["step"] if reporter.last_event else step_now
@@ -556,7 +555,7 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
         # Exception text can carry terminal escapes (torch's own bold markers, or
         # model output quoted in a message): printed inert, like the human log.
         print(f"syllo-train: training failed: {inert(reason)}", file=sys.stderr)
-        return EXIT_FAILED
+        return exitcodes.FAILED
     finally:
         signals.restore()
         last_step = max(step_now, monitor_step(reporter, step_now))

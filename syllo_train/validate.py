@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from syllo_train import exitcodes
 from syllo_train.config import Config, ConfigError, check_trainer_args
-from syllo_train.humanlog import describe_tokenization
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+from syllo_train.sinks.humanlog import describe_tokenization
 
 
 def _local_tokenizer(cfg: Config) -> Any | None:
@@ -54,7 +53,7 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
         ):
             raise InputError(f"model.name_or_path = {cfg.model.name_or_path!r}: no such folder")
         if not check_data:
-            return EXIT_OK
+            return exitcodes.OK
         check_writable(cfg.output.dir, "output.dir")
         if Path(cfg.model.name_or_path).exists():
             from syllo_train.runner import load_tokenizer
@@ -77,7 +76,7 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
                         f"{key}: {path}: {len(rep.examples)} records ok, {len(rep.skipped)} skipped",
                         file=out,
                     )
-            return EXIT_OK
+            return exitcodes.OK
         from syllo_train.runner import prepare_data
 
         data = prepare_data(cfg, tok)
@@ -95,5 +94,5 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
         )
     except (ConfigError, DataError, InputError) as exc:
         print(f"syllo-train: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
+        return exitcodes.BAD_INPUT
+    return exitcodes.OK

@@ -21,17 +21,11 @@ from typing import Any
 import pytest
 from _support import SUBPROCESS_ENV, decode_events
 
+from syllo_train import exitcodes
 from syllo_train.events import validate_event
-from syllo_train.ops.commands import (
-    EXIT_FAILED,
-    EXIT_FINISHED,
-    EXIT_RUNNING,
-    EXIT_STALE,
-    EXIT_USAGE,
-)
 from syllo_train.ops.faults import parse_faults
 from syllo_train.ops.lock import LOCK_NAME, FolderLock, LockBusy, lock_held, pid_alive, read_lock
-from syllo_train.status import StatusSnapshot
+from syllo_train.sinks.snapshot import StatusSnapshot
 
 SLOW_WAIT = 150.0  # seconds: a trainer start (imports, model load) on a busy 2-core box
 
@@ -172,12 +166,12 @@ def _fold(folder: Path, *evs: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("end", "code", "word"),
     [
-        (None, EXIT_STALE, "STALE"),  # says training, nothing holds the lock
-        ({"type": "run_end", "step": 5, "status": "completed"}, EXIT_FINISHED, "COMPLETED"),
-        ({"type": "run_end", "step": 5, "status": "stopped"}, EXIT_FINISHED, "STOPPED"),
+        (None, exitcodes.STALE, "STALE"),  # says training, nothing holds the lock
+        ({"type": "run_end", "step": 5, "status": "completed"}, exitcodes.FINISHED, "COMPLETED"),
+        ({"type": "run_end", "step": 5, "status": "stopped"}, exitcodes.FINISHED, "STOPPED"),
         (
             {"type": "run_end", "step": 5, "status": "failed", "reason": "boom"},
-            EXIT_FAILED,
+            exitcodes.FAILED,
             "FAILED",
         ),
     ],
@@ -201,16 +195,16 @@ def test_a_stall_timeout_shorter_than_one_generation_is_refused(
     cfg = make_config(tmp_path, monitor={"generation_timeout_s": 30, "stall_grace_s": 5})
     for mode in ("--supervise", "--detach"):
         proc = syllo("run", mode, cfg, "--stall-timeout", "20", cwd=tmp_path, timeout=60)
-        assert proc.returncode == EXIT_USAGE, proc.stderr
+        assert proc.returncode == exitcodes.BAD_INPUT, proc.stderr
         assert "raise --stall-timeout above 35" in proc.stderr
     assert not (tmp_path / "status").exists()  # refused before anything was written
 
 
 def test_status_and_stop_on_a_folder_without_a_run(tmp_path: Path) -> None:
-    assert syllo("status", tmp_path / "nope", cwd=tmp_path).returncode == EXIT_USAGE
+    assert syllo("status", tmp_path / "nope", cwd=tmp_path).returncode == exitcodes.BAD_INPUT
     (tmp_path / "empty").mkdir()
     proc = syllo("status", tmp_path / "empty", cwd=tmp_path)
-    assert proc.returncode == EXIT_USAGE and "no training_status.json" in proc.stdout
+    assert proc.returncode == exitcodes.BAD_INPUT and "no training_status.json" in proc.stdout
     proc = syllo("stop", tmp_path / "empty", cwd=tmp_path)
     assert proc.returncode == 0 and "nothing to stop" in proc.stdout
 
@@ -236,14 +230,14 @@ def test_detach_status_stop_and_a_second_start_refused(
         # A second trainer on the same folder is refused, detached or not, naming the holder.
         for args in (("run", "--detach", cfg), ("run", cfg)):
             again = syllo(*args, cwd=tmp_path, timeout=60)
-            assert again.returncode == 3, again.stderr
+            assert again.returncode == exitcodes.BUSY, again.stderr
             assert (
                 "in use by another trainer" in again.stderr and f"pid {info['pid']}" in again.stderr
             )
 
         wait_for("two steps", lambda: (snapshot(status_dir).get("step") or 0) >= 2)
         st = syllo("status", cwd=tmp_path, timeout=60)
-        assert st.returncode == EXIT_RUNNING, st.stdout + st.stderr
+        assert st.returncode == exitcodes.OK, st.stdout + st.stderr
         assert st.stdout.startswith("RUNNING") and "/10000" in st.stdout
         assert f"supervisor pid {info['pid']}" in st.stdout
 
@@ -252,7 +246,7 @@ def test_detach_status_stop_and_a_second_start_refused(
     finally:
         kill_holders(status_dir)
     st = syllo("status", cwd=tmp_path, timeout=60)
-    assert st.returncode == EXIT_FINISHED, st.stdout + st.stderr
+    assert st.returncode == exitcodes.FINISHED, st.stdout + st.stderr
     assert st.stdout.startswith("STOPPED")
     evs = events(status_dir)
     end = evs[-1]
@@ -285,16 +279,16 @@ def test_killed_run_is_stale_and_the_next_start_cleans_its_lock_then_stop_now(
         wait_for("the supervisor to die", lambda: not pid_alive(info["pid"]), timeout=30)
         assert lock_held(status_dir) is True and pid_alive(info["trainer_pid"])
         orphan = syllo("run", cfg, cwd=tmp_path, timeout=60)
-        assert orphan.returncode == 3 and "in use by another trainer" in orphan.stderr
+        assert orphan.returncode == exitcodes.BUSY and "in use by another trainer" in orphan.stderr
         st = syllo("status", cwd=tmp_path, timeout=60)
-        assert st.returncode == EXIT_RUNNING, st.stdout
+        assert st.returncode == exitcodes.OK, st.stdout
         assert "(gone: its trainer runs on unsupervised)" in st.stdout
         assert f"trainer pid {info['trainer_pid']}" in st.stdout
         # Then the trainer dies too: nothing got to write run_end.
         os.killpg(info["trainer_pgid"], signal.SIGKILL)
         wait_for("the lock to be let go", lambda: lock_held(status_dir) is False, timeout=30)
         st = syllo("status", cwd=tmp_path, timeout=60)
-        assert st.returncode == EXIT_STALE, st.stdout + st.stderr
+        assert st.returncode == exitcodes.STALE, st.stdout + st.stderr
         assert st.stdout.startswith("STALE") and "no live process holds the lock" in st.stdout
 
         second = syllo(
@@ -309,7 +303,8 @@ def test_killed_run_is_stale_and_the_next_start_cleans_its_lock_then_stop_now(
         hung = wait_for(
             "status to call the hung trainer stale",
             lambda: (
-                (p := syllo("status", "--stale-after", "2", cwd=tmp_path)).returncode == EXIT_STALE
+                (p := syllo("status", "--stale-after", "2", cwd=tmp_path)).returncode
+                == exitcodes.STALE
                 and p
             ),
         )
@@ -324,7 +319,7 @@ def test_killed_run_is_stale_and_the_next_start_cleans_its_lock_then_stop_now(
     assert "stop --now" in evs[-1]["reason"]
     assert of_type(evs, "resume")[-1]["from_checkpoint"].endswith("checkpoint-2")
     st = syllo("status", cwd=tmp_path, timeout=60)
-    assert st.returncode == EXIT_FINISHED and st.stdout.startswith("STOPPED"), st.stdout
+    assert st.returncode == exitcodes.FINISHED and st.stdout.startswith("STOPPED"), st.stdout
     assert not (status_dir / LOCK_NAME).exists()
     assert not (tmp_path / "runs" / "out" / LOCK_NAME).exists()
     assert not pid_alive(new["pid"]) and not pid_alive(new["trainer_pid"])
@@ -389,7 +384,7 @@ def test_a_crash_on_every_start_spends_the_budget_and_ends_failed(
     snap = snapshot(tmp_path / "status")
     assert snap["status"] == "failed" and "restart budget spent" in snap["reason"]
     st = syllo("status", cwd=tmp_path, timeout=60)
-    assert st.returncode == EXIT_FAILED and st.stdout.startswith("FAILED"), st.stdout
+    assert st.returncode == exitcodes.FAILED and st.stdout.startswith("FAILED"), st.stdout
     assert "restart budget spent" in (tmp_path / "status" / "train.log").read_text()
 
 
