@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from syllo_train.demo.tiny_model import build_tiny_model, texts_from_jsonl
     from syllo_train.hf_trainer import SylloTrainer
     from syllo_train.monitor import SylloMonitor
-    from syllo_train.runner import prepare_data, training_arguments
+    from syllo_train.prepare import prepare_data, training_arguments
     from syllo_train.sinks.reporter import Reporter
 
     hf_logging.disable_progress_bar()

@@ -83,7 +83,9 @@ def counters_view(counters: Mapping[str, Any]) -> dict[str, Any]:
         value = counters.get(name)
         out[name] = value if isinstance(value, int) and not isinstance(value, bool) else 0
     pct = _number(counters.get("timeout_pct"))
-    out["timeout_pct"] = pct if pct is not None else timeout_pct(out["timeouts"], out["generations"])
+    out["timeout_pct"] = (
+        pct if pct is not None else timeout_pct(out["timeouts"], out["generations"])
+    )
     acc = _number(counters.get("accuracy"))
     out["accuracy"] = acc if acc is not None else accuracy(out["matches"], out["generations"])
     return out

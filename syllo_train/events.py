@@ -446,7 +446,9 @@ def decode_event(line: bytes | str) -> Any:
     return orjson.loads(line)
 
 
-def read_last_events(path: str | os.PathLike[str], max_bytes: int = 262_144) -> list[dict[str, Any]]:
+def read_last_events(
+    path: str | os.PathLike[str], max_bytes: int = 262_144
+) -> list[dict[str, Any]]:
     """The decodable events among a file's last ``max_bytes`` (oldest first); [] without a file.
 
     For the writers' own bookkeeping (the supervisor, ``stop --now``); readers

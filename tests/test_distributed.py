@@ -610,7 +610,7 @@ from torch.distributed.fsdp import fully_shard
 from syllo_train.config import load_config
 from syllo_train.monitor import SylloMonitor, is_sharded
 from syllo_train.sinks.reporter import Reporter
-from syllo_train.runner import load_model, load_tokenizer, prepare_data
+from syllo_train.prepare import load_model, load_tokenizer, prepare_data
 
 dist.init_process_group("gloo")
 rank = dist.get_rank()
