@@ -308,7 +308,7 @@ def new_run_id() -> str:
 def end_torn_line(path: str | os.PathLike[str]) -> bool:
     """Terminate a last line left without its newline; True when the file now ends cleanly.
 
-    Issue #9: an event is one write call, but a kill -9 during a write of more
+    An event is one write call, but a kill -9 during a write of more
     than a page, or a short write on a full disk, can leave part of it. Glued
     onto that fragment, the next event (a restarted trainer's run_start, the
     first event after the disk has room again, a supervisor's run_end) would be
@@ -362,7 +362,7 @@ class EventWriter:
         self.dropped = 0
         self._lock = threading.Lock()  # the stall watchdog writes from its own thread
         self._fd: int | None = None
-        # Issue #9: the file may end in a fragment (a writer killed mid-line, a
+        # The file may end in a fragment (a writer killed mid-line, a
         # failed write); it is ended before the next event so only it is lost.
         self._maybe_torn = enabled
         if enabled:

@@ -101,7 +101,7 @@ def _model_load_message(cfg: Config, what: str, exc: BaseException) -> str:
     local = Path(name).exists()
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "trust_remote_code" in str(exc) and not cfg.model.trust_remote_code:
-        # Issue #9: say what to do; transformers' own first line only says "contains custom code".
+        # Say what to do; transformers' own first line only says "contains custom code".
         return (
             f"model.name_or_path = {name!r}: the {what} ships its own Python code, which syllo does not run "
             f"unless told to ({first}). Read that code; if you trust it, set model.trust_remote_code = true"

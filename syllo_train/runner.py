@@ -80,7 +80,7 @@ def threading_main() -> bool:
 
 def run(cfg: Config, *, echo: TextIO | None = sys.stdout, config_path: str | None = None) -> int:
     """Run training as configured; returns the process exit code."""
-    # Issue #8 hook: one trainer per output folder (syllo_train/ops/lock.py), refused before any work;
+    # One trainer per output folder (syllo_train/ops/lock.py), refused before any work;
     # under a supervisor this adopts the lock it lends (SYLLO_LOCK).
     from syllo_train.ops.lock import LockError, RunLock
 
@@ -111,46 +111,94 @@ def _run_locked(cfg: Config, *, echo: TextIO | None) -> int:
     return _train(cfg, prepared, echo=echo, t_start=t_start)
 
 
-def _distributed_info(cfg: Config, args: Any) -> dict[str, Any] | None:
-    """Issue #7: run_start's optional ``distributed`` object (docs/events.md); None on one process."""
-    if args.world_size <= 1:
-        return None
-    import torch
+def build_trainer(
+    cfg: Config,
+    reporter: Any,
+    *,
+    model: Any,
+    args: Any,
+    tokenizer: Any,
+    data: Any,
+    fingerprint: Any,
+    settings: dict[str, Any],
+    start_step: int = 0,
+) -> tuple[Any, Any]:
+    """The SylloTrainer with syllo's callbacks; (trainer, its GracefulStop for the signal handler).
 
-    env = os.environ
-    world = int(args.world_size)
-    local = int(env.get("LOCAL_WORLD_SIZE", world))
-    if "TORCHELASTIC_RUN_ID" in env:
-        # accelerate launch runs torchrun underneath; its own variables tell it apart.
-        launcher = "accelerate" if "ACCELERATE_MIXED_PRECISION" in env else "torchrun"
-    else:
-        launcher = "env"  # MPI, srun, or a hand-set MASTER_ADDR/RANK/WORLD_SIZE
-    use_fsdp = bool(args.fsdp) or env.get("ACCELERATE_USE_FSDP", "").lower() == "true"
-    use_ds = bool(args.deepspeed) or env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
-    return {
-        "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
-        "world_size": world,
-        "local_world_size": local,
-        "nnodes": int(env.get("GROUP_WORLD_SIZE", max(1, world // max(1, local)))),
-        "launcher": launcher,
-        "master_addr": env.get("MASTER_ADDR"),
-        "master_port": int(env["MASTER_PORT"]) if env.get("MASTER_PORT", "").isdigit() else None,
-        "restart_count": int(env.get("TORCHELASTIC_RESTART_COUNT", 0)),
-        "max_restarts": int(env.get("TORCHELASTIC_MAX_RESTARTS", 0)),
-        "ddp_timeout": int(args.ddp_timeout),
-        "ddp_find_unused_parameters": args.ddp_find_unused_parameters,
-        "sharding": "fsdp" if use_fsdp else "deepspeed" if use_ds else None,
-        "global_batch_size": cfg.train.batch_size * cfg.train.gradient_accumulation_steps * world,
-    }
+    At each step end, in this order: the heartbeat, the test-only faults, the
+    log tier (should this step log), the eval tier (is an eval due), and a
+    requested stop last (it cancels a due eval).
+    """
+    from transformers.trainer_callback import PrinterCallback
+
+    from syllo_train.checkpoints import CheckpointRecorder
+    from syllo_train.data.batches import PadCollator, TokenDataset
+    from syllo_train.distributed import GracefulStop, dist_info
+    from syllo_train.hf_trainer import SylloTrainer
+    from syllo_train.ops.callbacks import FaultCallback, HeartbeatCallback
+    from syllo_train.ops.heartbeat import Heartbeat
+    from syllo_train.tiers.eval_tier import EvalTier
+    from syllo_train.tiers.log_tier import LogTier
+    from syllo_train.tiers.timing import TrainClock
+
+    max_steps, m = cfg.train.max_steps, cfg.monitor
+    rank, world = dist_info()
+    is_main = rank == 0
+    clock = TrainClock(start_step)
+    heartbeat = Heartbeat(reporter.out_dir, enabled=reporter.enabled)
+    log_tier = LogTier(
+        reporter,
+        train_set=data.train,
+        clock=clock,
+        log_steps=m.log_steps,
+        eval_steps=m.eval_steps,
+        max_steps=max_steps,
+        world_size=world,
+        is_main=is_main,
+    )
+    eval_tier = EvalTier(
+        reporter,
+        m,
+        tokenizer=tokenizer,
+        val_set=data.val,
+        val_loss_ids=data.val_loss_ids,
+        eval_prompt_ids=data.eval_prompt_ids,
+        clock=clock,
+        max_steps=max_steps,
+        rank=rank,
+        world_size=world,
+        beat=heartbeat.beat,
+    )
+    stop = GracefulStop(reporter, world)
+    # In this order at each step end: beat, faults, should_log, is an eval due, and a
+    # stop last (it cancels a due eval).
+    callbacks = [HeartbeatCallback(heartbeat), FaultCallback(), log_tier, eval_tier, stop]
+    trainer = SylloTrainer(
+        model=model,
+        args=args,
+        train_dataset=TokenDataset(data.train),
+        data_collator=PadCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        log_tier=log_tier,
+        eval_tier=eval_tier,
+        recorder=CheckpointRecorder(
+            reporter,
+            fingerprint=fingerprint,
+            settings=settings,
+            is_main=is_main,
+            on_seconds=clock.exclude,
+        ),
+    )
+    # syllo's human log replaces the Trainer's printed dicts.
+    trainer.remove_callback(PrinterCallback)
+    return trainer, stop
 
 
 def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> int:
-    from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging as hf_logging
 
-    from syllo_train.data.batches import PadCollator, TokenDataset
-    from syllo_train.hf_trainer import SylloTrainer
-    from syllo_train.monitor import SylloMonitor
+    from syllo_train.distributed import distributed_info
     from syllo_train.sinks.reporter import Reporter
 
     hf_logging.disable_progress_bar()
@@ -170,15 +218,15 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
         # Continue the run's totals from the checkpoint (events after it were redone).
         reporter.writer.counters = Counters.from_dict(p.plan.counters)
     max_steps = cfg.train.max_steps
-    monitor = SylloMonitor(
-        reporter,
+    trainer, stop = build_trainer(
         cfg,
+        reporter,
+        model=p.model,
+        args=args,
         tokenizer=p.tokenizer,
-        train_set=p.data.train,
-        val_set=p.data.val,
-        val_loss_ids=p.data.val_loss_ids,
-        eval_prompt_ids=p.data.eval_prompt_ids,
-        max_steps=max_steps,
+        data=p.data,
+        fingerprint=p.fingerprint,
+        settings=p.settings,
         start_step=p.plan.step,
     )
     step_now = p.plan.step
@@ -186,8 +234,8 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
     def request_stop(name: str) -> None:
         # A handler runs on the main thread, which may be inside a log write holding
         # its lock (e.g. blocked on a full stdout pipe): set a flag, take no lock.
-        # The monitor announces the stop from the training loop.
-        monitor.stop_requested = name
+        # GracefulStop announces the stop from the training loop.
+        stop.requested = name
 
     def exit_now(name: str, signum: int) -> None:
         # Best effort only: the interrupted main thread may hold a writer lock, so
@@ -195,7 +243,7 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
         def last_event() -> None:
             reporter.emit(
                 "run_end",
-                monitor_step(reporter, step_now),
+                last_step(reporter, step_now),
                 status="stopped",
                 reason=f"second {name}: exited at once",
                 elapsed_s=round(time.time() - t_start, 3),
@@ -204,7 +252,7 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
         writer = threading.Thread(target=last_event, daemon=True)
         writer.start()
         writer.join(timeout=2.0)
-        os._exit(128 + signum)
+        os._exit(exitcodes.SIGNAL_BASE + signum)
 
     signals = _StopSignals(request_stop, exit_now)
     signals.install()
@@ -223,7 +271,7 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
             eval_prompts=len(p.data.eval_prompt_ids),
             max_steps=max_steps,
             world_size=int(args.world_size),
-            distributed=_distributed_info(cfg, args),  # issue #7: optional, null on one process
+            distributed=distributed_info(cfg, args),  # optional, null on one process
             resumed_from=str(p.plan.checkpoint) if p.plan.checkpoint else None,
             device=str(args.device),
             pid=os.getpid(),
@@ -246,23 +294,10 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
             status, code = "completed", exitcodes.OK
             reason = f"already at step {p.plan.step} of train.max_steps = {max_steps}; raise train.max_steps to train further"
             return code
-        trainer = SylloTrainer(
-            model=p.model,
-            args=args,
-            train_dataset=TokenDataset(p.data.train),
-            data_collator=PadCollator(p.tokenizer.pad_token_id),
-            processing_class=p.tokenizer,
-            callbacks=[monitor],
-            monitor=monitor,
-            fingerprint=p.fingerprint,
-            settings=p.settings,
-        )
-        # syllo's human log replaces the Trainer's printed dicts.
-        trainer.remove_callback(PrinterCallback)
         trainer.train(resume_from_checkpoint=str(p.plan.checkpoint) if p.plan.checkpoint else None)
         step_now = trainer.state.global_step
-        if monitor.stop_requested:
-            status, reason, code = "stopped", f"{monitor.stop_requested} received", exitcodes.OK
+        if stop.requested:
+            status, reason, code = "stopped", f"{stop.requested} received", exitcodes.OK
         else:
             status, code = "completed", exitcodes.OK
         return code
@@ -283,10 +318,9 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
         return exitcodes.FAILED
     finally:
         signals.restore()
-        last_step = max(step_now, monitor_step(reporter, step_now))
         reporter.emit(
             "run_end",
-            last_step,
+            max(step_now, last_step(reporter, step_now)),
             status=status,
             reason=reason,
             elapsed_s=round(time.time() - t_start, 3),
@@ -294,7 +328,7 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
         reporter.close()
 
 
-def monitor_step(reporter: Any, fallback: int) -> int:
+def last_step(reporter: Any, fallback: int) -> int:
     """The step of the last event written (the run's last known step)."""
     ev = reporter.last_event
     return int(ev["step"]) if ev and ev.get("step") is not None else fallback

@@ -1,4 +1,4 @@
-"""Operating a run (issue #8): the lock, detach/status/stop, and the supervisor under injected faults.
+"""Operating a run: the lock, detach/status/stop, and the supervisor under injected faults.
 
 Everything is real: ``python -m syllo_train`` subprocesses training a tiny
 model, real signals (``os.kill``), real ``flock`` locks. Faults come from the

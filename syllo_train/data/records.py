@@ -84,7 +84,7 @@ def _record_to_example(rec: Any, source: str, system_prompt: str) -> Example | s
         return "the prompt is empty"
     for m in [*prompt_msgs, {"role": "assistant", "content": golden}]:
         if not _is_unicode(m["content"]):
-            # Issue #9 (fuzzing): JSON can spell a lone surrogate (\ud800); the tokenizer then
+            # Found by fuzzing: JSON can spell a lone surrogate (\ud800); the tokenizer then
             # raised a TypeError deep inside training setup.
             return f"the {m['role']} text holds an unpaired surrogate escape (\\ud800-\\udfff): not valid Unicode"
     return Example(0, prompt, golden, prompt_msgs, source, meta)
@@ -125,7 +125,7 @@ def load_examples(
             result: Example | str = "not valid UTF-8"
         except ValueError as exc:
             result = f"invalid JSON ({exc.args[0] if exc.args else exc})"
-        except RecursionError:  # issue #9 (fuzzing): json recurses once per [ or {
+        except RecursionError:  # found by fuzzing: json recurses once per [ or {
             result = "invalid JSON (nested too deeply)"
         else:
             result = _record_to_example(rec, source, system_prompt)
