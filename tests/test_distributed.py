@@ -52,7 +52,7 @@ WAIT_S = 150.0  # a launch: two workers importing torch + transformers on a busy
 BATCH = 4
 STATUS_FILES = {"events.jsonl", "train.log", "training_status.json", "heartbeat"}
 
-# The single-process golden run of test_trainer_e2e (max 7, log 2, eval 3, save 3).
+# The single-process golden run of test_runner (max 7, log 2, eval 3, save 3).
 GOLDEN_MAX, GOLDEN_LOG, GOLDEN_EVAL, GOLDEN_SAVE = 7, 2, 3, 3
 GOLDEN = [
     ("run_start", 0),

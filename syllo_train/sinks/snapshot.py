@@ -64,6 +64,7 @@ class StatusSnapshot:
             "reason": None,
             "updated_at": None,
         }
+        self._eta: tuple[float | None, float | None] = (None, None)  # the latest log's (eta_s, ts)
 
     def apply(self, event: dict[str, Any]) -> None:
         """Fold one event into the snapshot."""
@@ -86,6 +87,7 @@ class StatusSnapshot:
             d["resumed_from"] = event.get("resumed_from")
             d["pid"] = event.get("pid", d["pid"])
         elif etype == "log":
+            self._eta = (event.get("eta_s"), event.get("ts"))
             for key in (
                 "total_steps",
                 "epoch",
@@ -94,7 +96,6 @@ class StatusSnapshot:
                 "grad_norm",
                 "steps_per_s",
                 "tokens_per_s",
-                "eta_s",
                 "elapsed_s",
                 "peak_mem_bytes",
             ):
@@ -146,9 +147,11 @@ class StatusSnapshot:
         elif etype == "run_end":
             d["status"] = event.get("status")
             d["reason"] = event.get("reason")
-            d["eta_s"] = derived.eta_at(d["eta_s"], None, str(event.get("status")), 0.0)
         elif etype == "error":
             d["reason"] = f"{event.get('error_type')}: {event.get('message')}"
+        # The ETA as of this event: the latest log's, counted down (derived.eta_at).
+        eta_s, eta_ts = self._eta
+        d["eta_s"] = derived.eta_at(eta_s, eta_ts, str(d["status"]), float(d["updated_at"] or 0))
 
     def write(self, *, fsync: bool = False) -> bool:
         """Replace the snapshot file; returns False (never raises) when the disk refuses."""
