@@ -16,10 +16,10 @@ PY_DIRS := syllo_train syllo_tui tests bench
 
 .PHONY: setup demo test lint torture clean-demo
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install --quiet "$(TORCH_SPEC)"; fi
-	$(PY) -m pip install --quiet -e '.[dev,lora]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,lora]'
 	touch $(STAMP)
 
 setup: $(STAMP)

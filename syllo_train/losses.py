@@ -2,8 +2,9 @@
 
 Position t of the logits predicts token t+1, so both are shifted by one; a
 label of ``IGNORE_INDEX`` (prompt, template text, padding) counts nothing.
-The log tier takes one example's mean from the logits its step already made;
-the eval tier sums the validation set's, token-weighted. Imports torch.
+The log tier takes one example's per-token losses (and their mean) from the
+logits its step already made; the eval tier sums the validation set's,
+token-weighted. Imports torch.
 """
 
 from __future__ import annotations
@@ -33,12 +34,6 @@ def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def trained_mask(labels: torch.Tensor) -> torch.Tensor:
     """Which shifted positions carry a label (the same shift as ``token_losses``)."""
     return labels[..., 1:] != IGNORE_INDEX
-
-
-def example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean loss over one example's trained tokens (0-dim, on the logits' device; NaN if none)."""
-    mask = trained_mask(labels)
-    return token_losses(logits, labels).sum() / mask.sum()
 
 
 def loss_sum_and_count(

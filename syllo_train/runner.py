@@ -155,6 +155,8 @@ def build_trainer(
         max_steps=max_steps,
         world_size=world,
         is_main=is_main,
+        tokenizer=tokenizer,
+        example_tokens=m.example_tokens,
     )
     eval_tier = EvalTier(
         reporter,

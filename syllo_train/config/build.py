@@ -136,6 +136,12 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
     ("monitor.stall_grace_s", lambda v: v >= 0, "must be >= 0", "seconds, e.g. 5"),
     ("monitor.max_new_tokens", lambda v: v >= 1, "must be >= 1", "tokens per generation"),
     (
+        "monitor.example_tokens",
+        lambda v: v == 0 or v >= 16,
+        "must be 0 or >= 16",
+        "0 = no token view; fewer than 16 tokens shows too little to read",
+    ),
+    (
         "monitor.max_text_chars",
         lambda v: v == 0 or v >= 16,
         "must be 0 or >= 16",

@@ -119,6 +119,7 @@ class MonitorConfig:
     max_new_tokens: int = 256  # token limit of one generation
     match: MatchMode = "exact"  # how an output is compared to the golden answer
     max_text_chars: int = 4000  # cap for texts (prompt, output, …) in events (0 = no cap)
+    example_tokens: int = 512  # the log example's token view: at most this many tokens (0 = off)
 
 
 @dataclass(frozen=True, kw_only=True)

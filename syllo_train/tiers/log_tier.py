@@ -19,17 +19,19 @@ import torch
 from transformers import TrainerCallback
 
 from syllo_train.data.encode import EncodedSet
-from syllo_train.losses import example_loss
+from syllo_train.losses import token_losses, trained_mask
 from syllo_train.tiers.timing import TrainClock
+from syllo_train.tiers.token_view import TokenTexts, token_view
 
 
 @dataclass
 class CapturedExample:
-    """The example kept from a log step's batch, with its loss still on the device."""
+    """The example kept from a log step's batch, its losses still on the device."""
 
     step: int
     index: int
-    loss: torch.Tensor  # 0-dim, detached; read with .item() only in on_log
+    loss: torch.Tensor  # 0-dim: the mean over its trained tokens; read only in on_log
+    token_losses: torch.Tensor | None  # per position (the shift's), for the token view
 
 
 def peak_memory(device: torch.device) -> tuple[int | None, str]:
@@ -66,9 +68,13 @@ class LogTier(TrainerCallback):
         max_steps: int,
         world_size: int,
         is_main: bool,
+        tokenizer: Any = None,
+        example_tokens: int = 0,
     ) -> None:
         self.reporter = reporter
         self.train_set = train_set
+        self.example_tokens = example_tokens if tokenizer is not None else 0  # the view's cap
+        self.texts = TokenTexts(tokenizer) if self.example_tokens else None
         self.clock = clock
         self.log_steps = log_steps
         self.eval_steps = eval_steps
@@ -93,8 +99,11 @@ class LogTier(TrainerCallback):
             return  # gradient accumulation: the step's first micro-batch gave the example
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
         with torch.no_grad():
-            loss = example_loss(logits[0].detach(), inputs["labels"][0])
-        self.captured = CapturedExample(step=step, index=idx[0], loss=loss)
+            labels = inputs["labels"][0]
+            per_token = token_losses(logits[0].detach(), labels)  # one row: one small CE
+            loss = per_token.sum() / trained_mask(labels).sum()
+        keep = per_token if self.example_tokens else None
+        self.captured = CapturedExample(step=step, index=idx[0], loss=loss, token_losses=keep)
 
     # ---- TrainerCallback ---------------------------------------------------------------
 
@@ -152,7 +161,7 @@ class LogTier(TrainerCallback):
         ex = self.train_set.examples[cap.index]
         enc = self.train_set.items[cap.index]
         loss = float(cap.loss.item())  # the Trainer synced for its loss just now
-        return {
+        example: dict[str, Any] = {
             "index": cap.index,
             "prompt": ex.prompt,
             "golden": ex.golden,
@@ -160,3 +169,15 @@ class LogTier(TrainerCallback):
             "golden_tokens": enc.answer_tokens,  # the final answer's trained tokens
             "loss": loss if loss == loss else None,  # NaN → null (JSON has no NaN)
         }
+        if cap.token_losses is not None and self.texts is not None:
+            n = len(enc.input_ids)  # the row without its padding
+            shifted = cap.token_losses[: n - 1].tolist()
+            example["tokens"] = token_view(
+                enc.input_ids,
+                enc.labels,
+                shifted,
+                self.texts.of(cap.index, enc.input_ids),
+                self.texts.special,
+                self.example_tokens,
+            )
+        return example
