@@ -118,7 +118,7 @@ dir = "{work / "status"}"
 
     def run_syllo(i: int) -> float:
         reporter = Reporter(work / f"status-{i}", echo=None)
-        trainer, _ = build_trainer(
+        trainer, _, _ = build_trainer(
             cfg,
             reporter,
             model=fresh_model(),

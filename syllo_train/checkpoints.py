@@ -51,6 +51,7 @@ def write_marker(
     fingerprint: Fingerprint,
     settings: dict[str, Any],
     counters: dict[str, Any] | None = None,
+    best: dict[str, Any] | None = None,
 ) -> None:
     """Mark ``ckpt_dir`` complete (call only after everything else in it is written)."""
     write_json_atomic(
@@ -62,6 +63,8 @@ def write_marker(
             "settings": settings,
             # The run's counters as of this step, so a resumed run continues the totals.
             "counters": counters or {},
+            # The best eval so far (tiers/health.Best), so a resumed run keeps tracking it.
+            "best": best,
         },
         fsync=True,
     )
@@ -93,6 +96,7 @@ class ResumePlan:
     step: int
     skipped: list[str]  # messages about incomplete checkpoints passed over
     counters: dict[str, Any] = field(default_factory=dict)  # cumulative counters at that checkpoint
+    best: dict[str, Any] | None = None  # the best eval as of that checkpoint
 
 
 def plan_resume(
@@ -146,7 +150,8 @@ def plan_resume(
                 f"Restore those settings to resume, or start fresh. {fresh_hint}"
             )
         counters = marker.get("counters") if isinstance(marker.get("counters"), dict) else {}
-        return ResumePlan(path, int(marker.get("step", step)), skipped, counters)
+        best = marker.get("best") if isinstance(marker.get("best"), dict) else None
+        return ResumePlan(path, int(marker.get("step", step)), skipped, counters, best)
     return ResumePlan(None, 0, skipped)
 
 
@@ -180,12 +185,16 @@ class CheckpointRecorder:
         self.settings = settings
         self.is_main = is_main
         self.on_seconds = on_seconds or (lambda seconds: None)  # save time, left out of steps/s
+        self._best: dict[str, Any] | None = None  # the best eval as of the save being recorded
 
-    def mark_complete(self, path: Path, step: int, *, writes_files: bool) -> None:
+    def mark_complete(
+        self, path: Path, step: int, *, writes_files: bool, best: dict[str, Any] | None = None
+    ) -> None:
         """Count the checkpoint and (on the process that writes files) mark it complete."""
         counters = self.reporter.counters
         if self.is_main:
             counters.checkpoints += 1
+        self._best = best
         if writes_files:
             write_marker(
                 path,
@@ -194,9 +203,18 @@ class CheckpointRecorder:
                 fingerprint=self.fingerprint,
                 settings=self.settings,
                 counters=counters.as_dict(),
+                best=best,
             )
 
     def report(self, path: Path, step: int, seconds: float) -> None:
         self.on_seconds(seconds)
         if self.is_main:
-            self.reporter.emit("checkpoint", step, path=str(path), seconds=round(seconds, 3))
+            is_best = self._best is not None and self._best.get("checkpoint") == str(path)
+            self.reporter.emit(
+                "checkpoint", step, path=str(path), seconds=round(seconds, 3), best=is_best
+            )
+
+    def refused(self, step: int, why: str) -> None:
+        """A save that did not happen, and why (the last good checkpoint stays the newest)."""
+        if self.is_main:
+            self.reporter.note(f"⚠️ not saving a checkpoint at step {step}: {why}")

@@ -14,6 +14,8 @@ is computed here, so they cannot disagree:
   well-typed, else computed the same way.
 * **ETA**: the latest ``log``'s ``eta_s``, counting down from that event while
   the run trains; 0 once completed.
+* **overfitting**: the gap grew at each of the last ``monitor.overfit_evals``
+  evals (default 3) and is positive: a trend, not one noisy rise.
 * **stale**: a run that says it trains but has been silent for longer than
   ``stale_threshold``: the reader's own patience, or 1.25 × the longest
   silence a healthy run can have (an eval round generates without writing an
@@ -26,6 +28,7 @@ imports no torch at import time).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,7 +42,11 @@ COUNTER_INTS = (
     "matches",
     "checkpoints",
     "dropped_events",
+    "anomalies",
 )
+
+#: Evals in a row with a widening train/val gap that make it overfitting (``monitor.overfit_evals``).
+DEFAULT_OVERFIT_EVALS = 3
 
 #: Silence after which the TUI shows a training run as stale (it sees events only;
 #: a log every few seconds is normal).
@@ -126,3 +133,50 @@ def stale_threshold(stale_after_s: float, quiet_s: float = 0.0) -> float:
 def is_stale(status: str | None, last_activity: float | None, now: float, threshold: float) -> bool:
     """A run that says it trains but has been silent (no event, no beat) past ``threshold``."""
     return status == "training" and last_activity is not None and now - last_activity > threshold
+
+
+def overfit_evals(config: Mapping[str, Any] | None) -> int:
+    """``monitor.overfit_evals`` from ``run_start.config`` (the default when absent)."""
+    monitor = config.get("monitor") if isinstance(config, Mapping) else None
+    k = monitor.get("overfit_evals") if isinstance(monitor, Mapping) else None
+    return k if isinstance(k, int) and not isinstance(k, bool) and k >= 0 else DEFAULT_OVERFIT_EVALS
+
+
+def gap_widening(gaps: list[float], k: int) -> bool:
+    """Overfitting, as a fact: the train/val gap grew at each of the last ``k`` evals, and is positive.
+
+    ``gaps`` are the evals' gaps in order (a resume seam starts a new list);
+    ``k`` of 0 turns the rule off. ``k`` rises need ``k + 1`` gaps.
+    """
+    if k <= 0 or len(gaps) < k + 1:
+        return False
+    last = gaps[-(k + 1) :]
+    return last[-1] > 0 and all(b > a + 1e-9 for a, b in itertools.pairwise(last))
+
+
+class GapTrend:
+    """The overfitting rule followed along a stream (each fold keeps one).
+
+    ``run_start`` gives ``k`` (``monitor.overfit_evals``); each eval's gap is
+    added; a resume seam starts over (the gaps before it were another run's
+    last word).
+    """
+
+    def __init__(self) -> None:
+        self.k = DEFAULT_OVERFIT_EVALS
+        self.gaps: list[float] = []
+
+    def apply(self, event: Mapping[str, Any]) -> None:
+        etype = event.get("type")
+        if etype == "run_start":
+            self.k = overfit_evals(event.get("config"))
+        elif etype == "resume":
+            self.gaps = []
+        elif etype == "eval":
+            gap = _number(event.get("gap"))
+            if gap is not None:
+                self.gaps = [*self.gaps[-self.k :], gap] if self.k else []
+
+    @property
+    def overfitting(self) -> bool:
+        return gap_widening(self.gaps, self.k)

@@ -139,7 +139,17 @@ EVENT_FIELDS: dict[str, dict[str, _T]] = {
         "message": _STR,
         "traceback": _STR_N,
     },
+    "anomaly": {
+        "kind": _STR,
+        "value": _NUM_N,
+        "threshold": _NUM_N,
+        "examples": _LIST,
+        "counters": _DICT,
+    },
 }
+
+#: ``anomaly.kind``: a raw per-step value that was not finite, or a loss far above its running level.
+ANOMALY_KINDS = ("nonfinite_loss", "nonfinite_grad_norm", "loss_spike")
 
 EVENT_TYPES: tuple[str, ...] = tuple(EVENT_FIELDS)
 
@@ -189,6 +199,7 @@ class Counters:
     matches: int = 0  # generations whose output matched the golden answer
     checkpoints: int = 0  # checkpoints saved
     dropped_events: int = 0  # events the writer could not write (disk full, …)
+    anomalies: int = 0  # anomaly events: non-finite losses or grad norms, loss spikes
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -206,6 +217,9 @@ class Counters:
 
 
 COUNTER_FIELDS: tuple[str, ...] = (*(f.name for f in fields(Counters)), "timeout_pct", "accuracy")
+
+#: Counters added after v1: written on every event, but an older file lacks them (read as 0).
+LATER_COUNTERS = frozenset({"anomalies"})
 
 
 def cap_text(text: str, limit: int) -> tuple[str, int | None]:
@@ -277,7 +291,7 @@ def validate_event(event: Any) -> list[str]:
     counters = event.get("counters")
     if "counters" in spec and isinstance(counters, dict):
         for name in COUNTER_FIELDS:
-            if name not in counters:
+            if name not in counters and name not in LATER_COUNTERS:
                 problems.append(f"{where}: counters missing {name!r}")
     if etype == "log" and isinstance(event.get("example"), dict):
         problems += _check_fields(event["example"], LOG_EXAMPLE_FIELDS, "log.example")
@@ -289,6 +303,8 @@ def validate_event(event: Any) -> list[str]:
             problems += _check_fields(sample, EVAL_SAMPLE_FIELDS, f"eval.samples[{i}]")
             if sample.get("output") is None and sample.get("match") is not None:
                 problems.append(f"eval.samples[{i}]: match must be null when output is null")
+    if etype == "anomaly" and event.get("kind") not in ANOMALY_KINDS:
+        problems.append(f"anomaly: kind {event.get('kind')!r} not in {ANOMALY_KINDS}")
     if etype == "run_end" and event.get("status") not in RUN_END_STATUSES:
         problems.append(f"run_end: status {event.get('status')!r} not in {RUN_END_STATUSES}")
     return problems

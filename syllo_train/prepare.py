@@ -215,6 +215,9 @@ def training_arguments(cfg: Config, use_cuda: bool) -> Any:
         save_total_limit=t.save_total_limit or None,
         eval_strategy="no",  # syllo's monitor decides when the eval tier runs
         report_to="none",  # syllo is the reporter
+        # Raw losses: the filter replaced a NaN/inf loss with the running mean, hiding it
+        # (run health reports it instead), and its check synced the device every step.
+        logging_nan_inf_filter=False,
         remove_unused_columns=False,  # keeps the collator's host-side idx/n_tokens
         seed=t.seed,
         use_cpu=not use_cuda,

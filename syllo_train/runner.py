@@ -122,8 +122,9 @@ def build_trainer(
     fingerprint: Any,
     settings: dict[str, Any],
     start_step: int = 0,
-) -> tuple[Any, Any]:
-    """The SylloTrainer with syllo's callbacks; (trainer, its GracefulStop for the signal handler).
+    best: dict[str, Any] | None = None,
+) -> tuple[Any, Any, Any]:
+    """The SylloTrainer with syllo's callbacks; (trainer, its GracefulStop, its RunHealth).
 
     At each step end, in this order: the heartbeat, the test-only faults, the
     log tier (should this step log), the eval tier (is an eval due), and a
@@ -138,6 +139,7 @@ def build_trainer(
     from syllo_train.ops.callbacks import FaultCallback, HeartbeatCallback
     from syllo_train.ops.heartbeat import Heartbeat
     from syllo_train.tiers.eval_tier import EvalTier
+    from syllo_train.tiers.health import Best, RunHealth
     from syllo_train.tiers.log_tier import LogTier
     from syllo_train.tiers.timing import TrainClock
 
@@ -170,11 +172,22 @@ def build_trainer(
         rank=rank,
         world_size=world,
         beat=heartbeat.beat,
+        best=Best.restored(m.best_metric, best),
+    )
+    health = RunHealth(
+        reporter,
+        train_set=data.train,
+        spike_mads=m.spike_mads,
+        stop_after_nonfinite=m.stop_after_nonfinite,
+        world_size=world,
+        is_main=is_main,
+        examples_loss=log_tier.captured_losses,
     )
     stop = GracefulStop(reporter, world)
-    # In this order at each step end: beat, faults, should_log, is an eval due, and a
-    # stop last (it cancels a due eval).
-    callbacks = [HeartbeatCallback(heartbeat), FaultCallback(), log_tier, eval_tier, stop]
+    # In this order at each step end (and log): beat, faults, should_log, is an eval due,
+    # a requested stop (it cancels a due eval), and run health last (a broken run is
+    # not saved, whatever a stop asked for).
+    callbacks = [HeartbeatCallback(heartbeat), FaultCallback(), log_tier, eval_tier, stop, health]
     trainer = SylloTrainer(
         model=model,
         args=args,
@@ -184,6 +197,7 @@ def build_trainer(
         callbacks=callbacks,
         log_tier=log_tier,
         eval_tier=eval_tier,
+        health=health,
         recorder=CheckpointRecorder(
             reporter,
             fingerprint=fingerprint,
@@ -194,7 +208,7 @@ def build_trainer(
     )
     # syllo's human log replaces the Trainer's printed dicts.
     trainer.remove_callback(PrinterCallback)
-    return trainer, stop
+    return trainer, stop, health
 
 
 def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> int:
@@ -220,7 +234,7 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
         # Continue the run's totals from the checkpoint (events after it were redone).
         reporter.writer.counters = Counters.from_dict(p.plan.counters)
     max_steps = cfg.train.max_steps
-    trainer, stop = build_trainer(
+    trainer, stop, health = build_trainer(
         cfg,
         reporter,
         model=p.model,
@@ -230,6 +244,7 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
         fingerprint=p.fingerprint,
         settings=p.settings,
         start_step=p.plan.step,
+        best=p.plan.best,
     )
     step_now = p.plan.step
 
@@ -298,7 +313,9 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
             return code
         trainer.train(resume_from_checkpoint=str(p.plan.checkpoint) if p.plan.checkpoint else None)
         step_now = trainer.state.global_step
-        if stop.requested:
+        if health.stop_reason:
+            status, reason, code = "failed", health.stop_reason, exitcodes.FAILED
+        elif stop.requested:
             status, reason, code = "stopped", f"{stop.requested} received", exitcodes.OK
         else:
             status, code = "completed", exitcodes.OK

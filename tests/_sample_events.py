@@ -33,6 +33,8 @@ def worst_case(etype: str, nulls: bool) -> dict[str, Any]:
         fields["samples"] = [sample, sample | {"timed_out": False}]
     if etype == "run_end":
         fields["status"] = "failed"
+    if etype == "anomaly":
+        fields["kind"] = "loss_spike"
     return writer().build(etype, 3, **fields)
 
 

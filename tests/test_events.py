@@ -86,6 +86,12 @@ PAYLOADS: dict[str, dict] = {
     "resume": dict(from_checkpoint="runs/x/checkpoint-10", reason="auto"),
     "run_end": dict(status="completed", reason=None, elapsed_s=3.0),
     "error": dict(error_type="RuntimeError", message="boom", traceback=None),
+    "anomaly": dict(
+        kind="loss_spike",
+        value=9.5,
+        threshold=2.25,
+        examples=[{"index": 3, "prompt": "p", "golden": "g", "loss": None}],
+    ),
 }
 
 

@@ -136,6 +136,19 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
     ("monitor.stall_grace_s", lambda v: v >= 0, "must be >= 0", "seconds, e.g. 5"),
     ("monitor.max_new_tokens", lambda v: v >= 1, "must be >= 1", "tokens per generation"),
     (
+        "monitor.spike_mads",
+        lambda v: v >= 0,
+        "must be >= 0",
+        "0 = no spike detection; 8 is typical",
+    ),
+    ("monitor.stop_after_nonfinite", lambda v: v >= 0, "must be >= 0", "0 = never stop for it"),
+    (
+        "monitor.overfit_evals",
+        lambda v: v >= 0,
+        "must be >= 0",
+        "0 = no overfitting rule; 3 is typical",
+    ),
+    (
         "monitor.example_tokens",
         lambda v: v == 0 or v >= 16,
         "must be 0 or >= 16",

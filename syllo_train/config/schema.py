@@ -24,6 +24,7 @@ LrScheduler = Literal[
 ]
 Device = Literal["auto", "cpu", "cuda"]
 MatchMode = Literal["exact", "normalized", "json"]
+BestMetric = Literal["val_loss", "accuracy", "none"]
 
 
 class ConfigError(ValueError):
@@ -120,6 +121,16 @@ class MonitorConfig:
     match: MatchMode = "exact"  # how an output is compared to the golden answer
     max_text_chars: int = 4000  # cap for texts (prompt, output, …) in events (0 = no cap)
     example_tokens: int = 512  # the log example's token view: at most this many tokens (0 = off)
+    spike_mads: float = (
+        8.0  # a step loss this many MADs above the running median is a spike (0 = off)
+    )
+    stop_after_nonfinite: int = (
+        0  # stop the run after this many non-finite steps in a row (0 = never)
+    )
+    best_metric: BestMetric = (
+        "val_loss"  # what makes an eval the best so far (its checkpoint is kept)
+    )
+    overfit_evals: int = 3  # the gap widening at this many evals in a row is overfitting (0 = off)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,6 +217,7 @@ TRAINER_ARGS_OWNED: dict[str, str] = {
     "resume_from_checkpoint": "use train.resume",
     "gradient_checkpointing": "use train.gradient_checkpointing",
     "disable_tqdm": "syllo turns the progress bar off; its progress is train.log and the TUI",
+    "logging_nan_inf_filter": "syllo records raw losses (a NaN is an anomaly event, not hidden)",
     "bf16": 'use model.dtype = "bfloat16"',
     "fp16": 'use model.dtype = "float16"',
 }

@@ -30,4 +30,5 @@ class FaultCallback(TrainerCallback):
         faults.at_train_begin()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        faults.diverge(state.global_step, kwargs.get("model"))
         faults.at_step_end(state.global_step)

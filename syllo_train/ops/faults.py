@@ -16,6 +16,10 @@ Syntax: one or more specs separated by commas::
     ``slow``   sleep ``secs`` seconds at every step end from ``step`` on (keeps a run alive)
     ``slowstart`` sleep ``secs`` seconds once, before the first step (a checkpoint
                that loads slowly, a first step that compiles); write its step as 0
+    ``spike``  poison the batch of step ``step`` once: its trained labels become random
+               tokens, so that step's loss jumps (a bad batch)
+    ``nan``    set the model's weights to NaN at the end of step ``step`` once (a run
+               that diverged): every later loss is NaN
 ``step``
     the fault fires at the first step end at or after this step *in this process*,
     so after a resume from an earlier checkpoint it fires again.
@@ -37,10 +41,13 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from typing import Any
 
 FAULT_ENV = "SYLLO_FAULT"
 ATTEMPT_ENV = "SYLLO_ATTEMPT"
-KINDS = ("hang", "crash", "kill", "slow", "slowstart")
+KINDS = ("hang", "crash", "kill", "slow", "slowstart", "spike", "nan")
+#: Kinds fired somewhere else than at a step end.
+_NOT_AT_STEP_END = frozenset({"slowstart", "spike", "nan"})
 
 
 class InjectedFault(RuntimeError):
@@ -111,6 +118,40 @@ def at_train_begin() -> None:
             time.sleep(fault.secs)
 
 
+def _due_now(kind: str, step: int) -> Fault | None:
+    attempt = int(os.environ.get(ATTEMPT_ENV, "0") or 0)
+    for fault in _active():
+        if fault.kind == kind and fault.due(step, attempt):
+            fault.fired = True
+            return fault
+    return None
+
+
+def poison_batch(step: int, inputs: dict[str, Any]) -> None:
+    """A due ``spike`` fault: the batch of ``step``'s trained labels become random tokens."""
+    if not _active() or _due_now("spike", step) is None:
+        return
+    import torch
+
+    labels = inputs["labels"]
+    trained = labels != -100
+    generator = torch.Generator().manual_seed(step)
+    vocab = int(inputs["input_ids"].max()) + 1
+    noise = torch.randint(0, vocab, labels.shape, generator=generator).to(labels.device)
+    inputs["labels"] = torch.where(trained, noise, labels)
+
+
+def diverge(step: int, model: Any) -> None:
+    """A due ``nan`` fault: the model's weights become NaN (at a step end)."""
+    if not _active() or _due_now("nan", step) is None or model is None:
+        return
+    import torch
+
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+
+
 def at_step_end(step: int) -> None:
     """Called at every step end (ops/callbacks.py); fires a due fault (no-op without SYLLO_FAULT)."""
     faults = _active()
@@ -118,7 +159,7 @@ def at_step_end(step: int) -> None:
         return
     attempt = int(os.environ.get(ATTEMPT_ENV, "0") or 0)
     for fault in faults:
-        if fault.kind == "slowstart" or not fault.due(step, attempt):
+        if fault.kind in _NOT_AT_STEP_END or not fault.due(step, attempt):
             continue
         fault.fired = True
         if fault.kind == "slow":

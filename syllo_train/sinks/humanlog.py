@@ -109,6 +109,12 @@ def format_event(event: dict[str, Any]) -> str | None:
             f"(running {_fmt(counters.get('accuracy'), '.2%')}) | timeouts={counters.get('timeouts', 0)} "
             f"({counters.get('timeout_pct', 0.0)}%) | {_fmt(event.get('seconds'), '.1f')}s",
         ]
+        best = event.get("best")
+        if event.get("is_best") and isinstance(best, dict):
+            lines.append(
+                f"  ★ new best {best.get('metric')} {_fmt(best.get('value'))} at step {best.get('step')} "
+                "(its checkpoint is kept from rotation)"
+            )
         for s in event.get("samples") or []:
             if s.get("timed_out"):
                 verdict = "⏱ TIMEOUT"
@@ -134,7 +140,23 @@ def format_event(event: dict[str, Any]) -> str | None:
             f"{counters.get('timeouts', 0)} timeouts so far ({counters.get('timeout_pct', 0.0)}% of generations)"
         )
     if etype == "checkpoint":
-        return f"💾 checkpoint at step {step}: {event.get('path')} ({_fmt(event.get('seconds'), '.2f')}s)"
+        best = " ★ best (kept)" if event.get("best") else ""
+        return f"💾 checkpoint at step {step}: {event.get('path')} ({_fmt(event.get('seconds'), '.2f')}s){best}"
+    if etype == "anomaly":
+        counters = derived.counters_view(event.get("counters") or {})
+        what = {
+            "nonfinite_loss": "the loss is not finite",
+            "nonfinite_grad_norm": "the gradient norm is not finite",
+            "loss_spike": f"loss spike {_fmt(event.get('value'))} (threshold {_fmt(event.get('threshold'))})",
+        }.get(str(event.get("kind")), str(event.get("kind")))
+        lines = [
+            f"⚠️ ANOMALY at step {step}: {what}; {counters.get('anomalies', 0)} anomalies so far"
+        ]
+        for ex in event.get("examples") or []:
+            loss = "" if ex.get("loss") is None else f" (loss {_fmt(ex.get('loss'))})"
+            lines.append(f"  in its batch, example {ex.get('index')}{loss}:")
+            lines.append(_indent(ex.get("prompt"), 200))
+        return "\n".join(lines)
     if etype == "resume":
         return (
             f"↪ resumed at step {step} from {event.get('from_checkpoint')} ({event.get('reason')})"
@@ -157,6 +179,7 @@ class HumanLog:
         self._fh = open(path, "a", encoding="utf-8", buffering=1) if path else None  # noqa: SIM115
         self.echo = echo
         self._lock = threading.Lock()
+        self._trend = derived.GapTrend()  # the overfitting rule, along the stream
 
     def write(self, text: str) -> None:
         """Append ``text`` (made inert: it reaches a terminal through the echo) with a time stamp."""
@@ -178,6 +201,13 @@ class HumanLog:
         text = format_event(event)
         if text is not None:
             self.write(text)
+        was = self._trend.overfitting
+        self._trend.apply(event)
+        if event.get("type") == "eval" and self._trend.overfitting and not was:
+            self.write(
+                f"⚠️ OVERFITTING: the train/val gap has widened at each of the last {self._trend.k} "
+                f"evals (now {_fmt(event.get('gap'), '+.4f')}); see the best eval's checkpoint"
+            )
 
     def close(self) -> None:
         if self._fh is not None:

@@ -63,7 +63,12 @@ class StatusSnapshot:
             "resumed_from": None,
             "reason": None,
             "updated_at": None,
+            "anomalies": 0,
+            "last_anomaly": None,
+            "best": None,
+            "overfitting": False,
         }
+        self._trend = derived.GapTrend()
         self._eta: tuple[float | None, float | None] = (None, None)  # the latest log's (eta_s, ts)
 
     def apply(self, event: dict[str, Any]) -> None:
@@ -80,6 +85,8 @@ class StatusSnapshot:
             d["timeouts"] = view["timeouts"]
             d["timeout_pct"] = view["timeout_pct"]
             d["accuracy"] = view["accuracy"]
+            d["anomalies"] = view["anomalies"]
+        self._trend.apply(event)
         if etype == "run_start":
             d["status"] = "training"
             d["model"] = event.get("model")
@@ -115,6 +122,9 @@ class StatusSnapshot:
             d["val_loss"] = event.get("val_loss")
             d["gap"] = event.get("gap")
             d["last_eval_accuracy"] = event.get("accuracy")
+            d["overfitting"] = self._trend.overfitting
+            if isinstance(event.get("best"), dict):
+                d["best"] = event["best"]
             if event.get("train_loss") is not None:
                 d["loss"] = event.get("train_loss")
             samples = event.get("samples") or []
@@ -129,13 +139,23 @@ class StatusSnapshot:
                     "match": s.get("match"),
                     "timed_out": s.get("timed_out"),
                 }
+        elif etype == "anomaly":
+            d["last_anomaly"] = {
+                "step": event.get("step"),
+                "kind": event.get("kind"),
+                "value": event.get("value"),
+                "threshold": event.get("threshold"),
+            }
         elif etype == "checkpoint":
+            if event.get("best") and isinstance(d["best"], dict):
+                d["best"] = {**d["best"], "checkpoint": event.get("path")}
             d["last_checkpoint"] = {
                 "step": event.get("step"),
                 "path": event.get("path"),
                 "ts": event.get("ts"),
             }
         elif etype == "resume":
+            d["overfitting"] = False
             d["resumed_from"] = event.get("from_checkpoint")
             if event.get("from_checkpoint"):
                 # The checkpoint resumed from is the newest one until the next save.

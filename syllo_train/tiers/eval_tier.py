@@ -26,6 +26,7 @@ from syllo_train.distributed import agree_min, is_sharded
 from syllo_train.generation import GenerationResult, StallInfo, StallWatchdog, run_eval_round
 from syllo_train.losses import loss_sum_and_count
 from syllo_train.matching import is_match
+from syllo_train.tiers.health import Best
 from syllo_train.tiers.log_tier import finite
 from syllo_train.tiers.timing import TrainClock
 
@@ -47,6 +48,7 @@ class EvalTier(TrainerCallback):
         rank: int,
         world_size: int,
         beat: Any = None,
+        best: Best | None = None,
     ) -> None:
         self.reporter = reporter
         self.monitor = monitor  # the [monitor] config section
@@ -64,6 +66,8 @@ class EvalTier(TrainerCallback):
         self.last_train_loss: float | None = None
         self.last_eval_step = -1
         self._eval_step = 0
+        self.best = best or Best(monitor.best_metric)  # restored across a resume by the runner
+        self._new_best_at: int | None = None
         self.watchdog = StallWatchdog(self._on_stall, grace_s=monitor.stall_grace_s)
 
     # ---- TrainerCallback ---------------------------------------------------------------
@@ -87,11 +91,17 @@ class EvalTier(TrainerCallback):
         if logs and "loss" in logs:
             self.last_train_loss = float(logs["loss"])  # the eval's train_loss and gap
 
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if self._new_best_at == state.global_step:
+            control.should_save = True  # the best eval's step gets its checkpoint
+        return control
+
     # ---- the round ---------------------------------------------------------------------
 
     def run(self, model: Any, step: int, epoch: float) -> dict[str, float]:
         """Validation loss on every rank, generation on the main one (every rank when sharded)."""
         t0 = time.perf_counter()
+        device = next(model.parameters()).device
         self.last_eval_step = step
         val_loss = self.validation_loss(model)
         samples: list[dict[str, Any]] = []
@@ -105,10 +115,19 @@ class EvalTier(TrainerCallback):
         seconds = time.perf_counter() - t0
         self.clock.last_eval_s = seconds
         self.clock.exclude(seconds)
+        matched = sum(1 for s in samples if s["output"] is not None and s["match"])
+        accuracy = (matched / len(samples)) if samples else None
+        val = finite(val_loss)
+        new_best = self.best.metric != "none" and self.best.offer(step, val, accuracy)
+        if self.world_size > 1:
+            # The save a new best asks for is a collective: every rank takes the main rank's
+            # verdict (accuracy is known there alone).
+            flag = torch.tensor([1.0 if (new_best and self.is_main) else 0.0], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            new_best = bool(flag.item())
+        self._new_best_at = step if new_best else None
         if self.is_main:
             self.reporter.counters.evals += 1
-            matched = sum(1 for s in samples if s["output"] is not None and s["match"])
-            val = finite(val_loss)
             self.reporter.emit(
                 "eval",
                 step,
@@ -117,9 +136,11 @@ class EvalTier(TrainerCallback):
                 val_loss=val,
                 train_loss=self.last_train_loss,
                 gap=derived.gap(val, self.last_train_loss),
-                accuracy=(matched / len(samples)) if samples else None,
+                accuracy=accuracy,
                 samples=samples,
                 seconds=round(seconds, 3),
+                best=self.best.as_dict(),
+                is_best=new_best,
             )
         return {"eval_loss": float("nan") if val_loss is None else val_loss}
 

@@ -82,6 +82,7 @@ class LogTier(TrainerCallback):
         self.world_size = world_size
         self.is_main = is_main
         self.captured: CapturedExample | None = None
+        self._last_loss: tuple[int, int, float | None] | None = None  # (step, index, loss) read
 
     # ---- called by SylloTrainer for every training micro-batch -----------------------
 
@@ -104,6 +105,12 @@ class LogTier(TrainerCallback):
             loss = per_token.sum() / trained_mask(labels).sum()
         keep = per_token if self.example_tokens else None
         self.captured = CapturedExample(step=step, index=idx[0], loss=loss, token_losses=keep)
+
+    def captured_losses(self, step: int) -> dict[int, float | None]:
+        """{example index: its loss} for the example captured at ``step``, once read (else {})."""
+        if self._last_loss is None or self._last_loss[0] != step:
+            return {}
+        return {self._last_loss[1]: self._last_loss[2]}
 
     # ---- TrainerCallback ---------------------------------------------------------------
 
@@ -161,6 +168,7 @@ class LogTier(TrainerCallback):
         ex = self.train_set.examples[cap.index]
         enc = self.train_set.items[cap.index]
         loss = float(cap.loss.item())  # the Trainer synced for its loss just now
+        self._last_loss = (step, cap.index, loss if loss == loss else None)
         example: dict[str, Any] = {
             "index": cap.index,
             "prompt": ex.prompt,
