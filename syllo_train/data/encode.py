@@ -264,10 +264,18 @@ class Encoder:
         try:
             self.render([{"role": "user", "content": "hello"}], add_generation_prompt=True)
         except jinja2.TemplateSyntaxError as exc:
-            whose = "data.chat_template" if self.template_text is not None else "the tokenizer's chat template"
+            whose = (
+                "data.chat_template"
+                if self.template_text is not None
+                else "the tokenizer's chat template"
+            )
             raise DataError(
                 f"{whose}: invalid Jinja at line {exc.lineno}: {exc.message}; fix the template"
-                + ("" if self.template_text is not None else ", or give one with data.chat_template")
+                + (
+                    ""
+                    if self.template_text is not None
+                    else ", or give one with data.chat_template"
+                )
             ) from None
         except Exception:
             pass  # the probe conversation itself may be refused; real records are checked one by one
@@ -470,7 +478,9 @@ class Encoder:
                 else:
                     runs.append([t])
         if not runs:
-            raise RecordRefused("the template's {% generation %} spans cover no token of the answer")
+            raise RecordRefused(
+                "the template's {% generation %} spans cover no token of the answer"
+            )
         keep = runs[-1:] if self.train_on == "last" else runs
         labels = [IGNORE_INDEX] * len(ids)
         for run in keep:
@@ -482,11 +492,14 @@ class Encoder:
         self, conv: list[dict[str, str]], prompt_text: str, prompt_ids: list[int], full: str
     ) -> Encoded:
         """The documented non-prefix rule: train what continues the generation prompt."""
-        common = len(os.path.commonprefix([prompt_text, full]))
+        # A character prefix of two strings, not of paths.
+        common = len(os.path.commonprefix([prompt_text, full]))  # noqa: RUF071
         tail = prompt_text[common:]
         golden = conv[-1]["content"]
         end = self._turn_end(full, common, len(full), golden)
-        rendered = full[common:end]  # the answer (and its end-of-turn token) as the template writes it
+        rendered = full[
+            common:end
+        ]  # the answer (and its end-of-turn token) as the template writes it
         answer = strip_think(golden).strip()
         at = rendered.find(answer) if answer else -1
         answer_and_end = rendered[at:] if at >= 0 else rendered
@@ -510,7 +523,9 @@ class Encoder:
         if whole[: len(prompt_ids)] == prompt_ids:
             rest = whole[len(prompt_ids) :]
         else:
-            rest = [int(i) for i in self.tokenizer(continuation, add_special_tokens=False)["input_ids"]]
+            rest = [
+                int(i) for i in self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+            ]
         ids = prompt_ids + rest
         labels = [IGNORE_INDEX] * len(prompt_ids) + rest
         earlier = self._trained_turns(conv)[:-1]
@@ -603,7 +618,9 @@ def _refusal(exc: BaseException, conv: list[dict[str, str]]) -> str:
             'or "drop", or remove the system turn'
         )
     if "alternate" in low or "order" in low:
-        return f"{said}. The template needs user and assistant turns in turn: fix the record's roles"
+        return (
+            f"{said}. The template needs user and assistant turns in turn: fix the record's roles"
+        )
     return f"{said}. Fix the record, or give another template with data.chat_template"
 
 
