@@ -53,6 +53,10 @@ OnBadRecord = Literal["error", "skip"]
 TrainOn = Literal["all", "last"]
 SystemTurn = Literal["keep", "merge", "drop"]
 TooLong = Literal["error", "skip", "truncate"]
+#: data.format: the record forms of syllo_train/data/forms.py (FORMS), or "auto".
+RecordForm = Literal[
+    "auto", "chat", "prompt_completion", "chat_prompt_completion", "sharegpt", "alpaca"
+]
 LrScheduler = Literal[
     "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"
 ]
@@ -101,8 +105,8 @@ class LoraConfig:
 class DataConfig:
     """``[data]``: where the examples come from and how they become token sequences."""
 
-    train: str  # REQUIRED: JSONL of chat `messages` or `prompt`/`completion` records
-    val: str = ""  # validation JSONL; "" = hold out a seeded split of train
+    train: str  # REQUIRED: a data file (JSONL, JSON, Parquet, CSV, Arrow), folder or hub id
+    val: str = ""  # validation data, the same kinds; "" = hold out a seeded split of train
     val_fraction: float = 0.05  # share of train held out when val is "" (0 < x < 1)
     val_max_examples: int = 256  # cap on validation-loss examples (0 = all): bounds eval time
     split_seed: int = 42  # seed of the train/val split, so the split is the same every run
@@ -116,7 +120,18 @@ class DataConfig:
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)  # to every render
     train_on: TrainOn = "all"  # which assistant turns carry the loss: every one, or the last
     system_turn: SystemTurn = "keep"  # "merge" folds system text into the first user turn
-    system_prompt: str = ""  # system message put before prompt/completion records ("" = none)
+    system_prompt: str = (
+        ""  # system message before prompt/completion and Alpaca records ("" = none)
+    )
+    format: RecordForm = "auto"  # the record form; "auto" recognises each record by its keys
+    columns: dict[str, Any] = field(default_factory=dict)  # syllo's key name -> the file's
+    roles: dict[str, Any] = field(
+        default_factory=dict
+    )  # a file's role name -> system/user/assistant
+    train_split: str = "train"  # split of data.train, for a hub id or a folder with splits
+    val_split: str = "validation"  # split of data.val, for a hub id or a folder with splits
+    subset: str = ""  # the hub dataset's configuration (load_dataset's name; "" = its default)
+    revision: str = "main"  # the hub dataset's branch, tag or commit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -590,7 +605,10 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
     ("lora.alpha", lambda v: v >= 1, "must be >= 1", "adapter scale is alpha / r; 2*r is typical"),
     ("lora.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)", "a probability; 0.05 is typical"),
     ("lora.target_modules", _nonempty, "must not be empty", 'list module names or "all-linear"'),
-    ("data.train", _nonempty, "must not be empty", "give the path of a JSONL file"),
+    ("data.train", _nonempty, "must not be empty", "give the path of a data file, or a hub id"),
+    ("data.train_split", _nonempty, "must not be empty", 'e.g. "train"'),
+    ("data.val_split", _nonempty, "must not be empty", 'e.g. "validation" or "test"'),
+    ("data.revision", _nonempty, "must not be empty", 'use "main" for the default branch'),
     ("data.val_fraction", lambda v: 0 < v < 1, "must be between 0 and 1 (exclusive)", "e.g. 0.05"),
     ("data.val_max_examples", lambda v: v >= 0, "must be >= 0", "0 = use every val example"),
     ("data.split_seed", _seed, "must be in [0, 2**32)", "any non-negative integer"),
@@ -659,6 +677,42 @@ def _check_values(cfg: Config, ctx: _Ctx) -> None:
             )
 
 
+def _other_splits(d: DataConfig) -> bool:
+    """data.train and data.val name different splits of one hub dataset or folder."""
+    from syllo_train.data.sources import SUFFIXES
+
+    a_file = os.path.isfile(d.train) or os.path.splitext(d.train)[1].lower() in SUFFIXES
+    return d.train_split != d.val_split and not a_file
+
+
+def _check_columns_and_roles(d: DataConfig, ctx: _Ctx) -> None:
+    """data.columns: syllo's key names -> the file's; data.roles: a file's role names -> syllo's."""
+    from syllo_train.data.forms import COLUMN_KEYS, ROLES
+
+    for name, value in d.columns.items():
+        key = f"data.columns.{name}"
+        if name not in COLUMN_KEYS:
+            guess = _did_you_mean(name, COLUMN_KEYS)
+            fix = f"did you mean {guess!r}?" if guess else "the names are " + ", ".join(COLUMN_KEYS)
+            raise ctx.error(
+                key, f"{key}: {name!r} is not a key syllo reads (map syllo's name to yours)", fix
+            )
+        if not isinstance(value, str) or not value.strip():
+            raise ctx.error(
+                key,
+                f"{key} must be the (non-empty) name of the key in your file, got {value!r}",
+                f'e.g. columns = {{{name} = "your_{name}"}} under [data]',
+            )
+    for name, value in d.roles.items():
+        key = f"data.roles.{name}"
+        if value not in ROLES:
+            raise ctx.error(
+                key,
+                f"{key} must be one of {', '.join(repr(r) for r in ROLES)}, got {value!r}",
+                f'map your role name to one of syllo\'s, e.g. roles = {{{name} = "assistant"}}',
+            )
+
+
 def _bad_choice(key: str, value: str, choices: tuple[str, ...], ctx: _Ctx) -> ConfigError:
     listed = ", ".join(repr(c) for c in choices)
     guess = _CHOICE_ALIASES.get(value.lower()) or value.lower()
@@ -691,7 +745,8 @@ def _check_combinations(cfg: Config, ctx: _Ctx) -> None:
             'model.dtype = "float16" with train.device = "cpu": float16 training needs a GPU',
             'use "bfloat16" or "float32" on CPU, or train.device = "cuda"',
         )
-    if d.val and os.path.normpath(d.val) == os.path.normpath(d.train):
+    _check_columns_and_roles(d, ctx)
+    if d.val and os.path.normpath(d.val) == os.path.normpath(d.train) and not _other_splits(d):
         raise ctx.error(
             "data.val",
             f"data.val is the same file as data.train ({d.train!r}): the validation loss "
@@ -961,6 +1016,16 @@ def fingerprint_settings(cfg: Config) -> dict[str, Any]:
         "data.system_turn": cfg.data.system_turn,
         "data.system_prompt": cfg.data.system_prompt,
         "data.split": split,
+        # The record-reading keys count only when set: checkpoints from before they existed still resume.
+        **{
+            f"data.{k}": v
+            for k, v in (
+                ("format", cfg.data.format),
+                ("columns", cfg.data.columns),
+                ("roles", cfg.data.roles),
+            )
+            if v not in ("auto", {})
+        },
         "train.batch_size": cfg.train.batch_size,
         "train.gradient_accumulation_steps": cfg.train.gradient_accumulation_steps,
         "train.learning_rate": cfg.train.learning_rate,

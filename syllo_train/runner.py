@@ -27,7 +27,9 @@ from syllo_train.data import DataError
 from syllo_train.data.encode import ENCODING_VERSION, EncodedSet, Encoder, encode_examples
 from syllo_train.data.records import (
     data_fingerprint,
-    load_examples,
+    data_specs,
+    load_source,
+    read_options,
     seeded_subset,
     split_train_val,
 )
@@ -50,6 +52,8 @@ class PreparedData:
     eval_prompt_ids: list[int]
     skipped: list[tuple[str, str]]
     fingerprint: str
+    sources: list[dict[str, Any]]  # each source read: type, forms, counts (run_start.data_sources)
+    summaries: list[str]  # the same, one line each, for train.log and validate
 
 
 def check_writable(folder: str | Path, key: str) -> Path:
@@ -112,16 +116,13 @@ def prepare_data(cfg: Config, tokenizer: Any) -> PreparedData:
     """Load, validate, split and tokenize; everything the run needs from the data files."""
     d = cfg.data
     on_bad = d.on_bad_record
-    train_rep = load_examples(d.train, on_bad=on_bad, system_prompt=d.system_prompt)
-    skipped = list(train_rep.skipped)
-    files = [d.train]
+    options = read_options(d)
+    reports = [load_source(spec, options) for spec in data_specs(d)]
+    skipped = [bad for rep in reports for bad in rep.skipped]
     if d.val:
-        val_rep = load_examples(d.val, on_bad=on_bad, system_prompt=d.system_prompt)
-        skipped += val_rep.skipped
-        train_ex, val_ex = train_rep.examples, val_rep.examples
-        files.append(d.val)
+        train_ex, val_ex = reports[0].examples, reports[1].examples
     else:
-        train_ex, val_ex = split_train_val(train_rep.examples, d.val_fraction, d.split_seed)
+        train_ex, val_ex = split_train_val(reports[0].examples, d.val_fraction, d.split_seed)
     encoder = Encoder(
         tokenizer,
         template=d.template,
@@ -143,7 +144,15 @@ def prepare_data(cfg: Config, tokenizer: Any) -> PreparedData:
         else []
     )
     return PreparedData(
-        encoder, train, val, val_loss_ids, eval_prompt_ids, skipped, data_fingerprint(files)
+        encoder,
+        train,
+        val,
+        val_loss_ids,
+        eval_prompt_ids,
+        skipped,
+        data_fingerprint([rep.source for rep in reports if rep.source]),
+        [rep.describe() for rep in reports],
+        [rep.summary() for rep in reports],
     )
 
 
@@ -435,6 +444,8 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
     reporter = Reporter(
         cfg.output.dir, max_text_chars=cfg.monitor.max_text_chars, echo=echo, enabled=is_main
     )
+    for line in p.data.summaries:
+        reporter.note(line)
     for line in p.plan.skipped:
         reporter.note(f"⚠️ {line}")
     if p.data.skipped:
@@ -507,6 +518,7 @@ def _train(cfg: Config, p: _Prepared, *, echo: TextIO | None, t_start: float) ->
             template=p.data.encoder.name,
             tokenization=p.data.encoder.facts.as_dict(),
             skipped_records=len(p.data.skipped),
+            data_sources=p.data.sources,
             fingerprint=p.fingerprint.as_dict(),
         )
         if p.plan.checkpoint is not None:

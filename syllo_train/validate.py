@@ -40,7 +40,7 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
     # Looked up now, not at import: stdout may have been replaced since (redirects, capture).
     out = sys.stdout if out is None else out
     from syllo_train.data import DataError
-    from syllo_train.data.records import load_examples
+    from syllo_train.data.records import data_specs, load_source, read_options
     from syllo_train.runner import InputError, check_writable
 
     try:
@@ -68,19 +68,15 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
                 f"tokenizer: {cfg.model.name_or_path} is not available locally; token lengths not checked",
                 file=out,
             )
-            for key, path in (("data.train", cfg.data.train), ("data.val", cfg.data.val)):
-                if path:
-                    rep = load_examples(
-                        path, on_bad=cfg.data.on_bad_record, system_prompt=cfg.data.system_prompt
-                    )
-                    print(
-                        f"{key}: {path}: {len(rep.examples)} records ok, {len(rep.skipped)} skipped",
-                        file=out,
-                    )
+            options = read_options(cfg.data)
+            for spec in data_specs(cfg.data):
+                print(load_source(spec, options).summary(), file=out)
             return EXIT_OK
         from syllo_train.runner import prepare_data
 
         data = prepare_data(cfg, tok)
+        for line in data.summaries:
+            print(line, file=out)
         print(
             f"data: {len(data.train)} train / {len(data.val)} val examples ok "
             f"({len(data.skipped)} skipped), template {data.encoder.name}, "
