@@ -114,7 +114,7 @@ class Source:
             yield from _dataset_rows(self._rows, self.label, self.spec)
             return
         for path in self.files:
-            kind = file_type(path)
+            kind = self.type if self.type in FILE_TYPES else file_type(path)
             if kind == "jsonl":
                 yield from _jsonl_records(path)
             elif kind == "json":
@@ -172,7 +172,10 @@ def resolve(spec: SourceSpec) -> Source:
     """What ``spec.path`` names: a file, a folder, a ``save_to_disk`` folder or a hub id."""
     path = Path(spec.path)
     if path.is_file():
-        return Source(spec, file_type(path), [path])
+        kind = file_type(path)
+        if kind == "json" and not _starts_with_array(path):
+            kind = "jsonl"  # a .json file of JSON Lines, as datasets reads it too
+        return Source(spec, kind, [path])
     if path.is_dir():
         if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
             return _disk(spec, path)
@@ -183,6 +186,15 @@ def resolve(spec: SourceSpec) -> Source:
     if looks_like_file or not _HUB_ID.match(spec.path):
         raise DataError(f"{path}: no such data file (check data.train / data.val)")
     return _hub(spec)
+
+
+def _starts_with_array(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 12).lstrip(b" \t\r\n\xef\xbb\xbf")
+    except OSError:
+        return True  # reading it fails later, with the message for that
+    return head.startswith(b"[") or not head
 
 
 def _datasets() -> Any:
@@ -363,13 +375,13 @@ def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
     """A JSON array of records, each located at the line where it starts; else JSON Lines."""
     raw = _read_bytes(path)
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a BOM is not part of the array (nor of line 1's count)
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise DataError(f"{path}:{line}: not valid UTF-8") from None
     start = _WS.match(text, 0).end()  # type: ignore[union-attr]
     if not text.startswith("[", start):
-        yield from _jsonl_records(path)  # a .json file of JSON Lines, as datasets reads it too
+        yield from _jsonl_records(path)  # in a folder: a .json file of JSON Lines
         return
     decoder = json.JSONDecoder()
     pos, line, counted = start + 1, 1, 0
