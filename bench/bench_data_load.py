@@ -98,6 +98,13 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, load in readers.items():
                 times[name].append(_time(load, path))
+        # For scale: the same records as Parquet, read through datasets (this checkout only).
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parquet = Path(tmp) / "train.parquet"
+        pq.write_table(pa.Table.from_pylist(_records(args.records)), parquet)
+        parquet_s = statistics.median(_time(load_examples, parquet) for _ in range(3))
     print(
         f"{args.records} chat records, {size_mb:.1f} MB JSONL, {args.repeats} alternating repeats"
     )
@@ -107,6 +114,7 @@ def main() -> None:
         print(f"  {name:24s} median {medians[name]:.3f} s  (min {min(ts):.3f}, max {max(ts):.3f})")
     first, second = medians.values()
     print(f"  after / before: {second / first:.3f}")
+    print(f"  the same records as Parquet (after, via datasets): median {parquet_s:.3f} s of 3")
 
 
 if __name__ == "__main__":

@@ -140,3 +140,21 @@ def test_metadata_travels_with_every_form() -> None:
     rec = {"instruction": "a", "output": "b", "metadata": {"id": 7}}
     conv = FormReader().read(rec)
     assert isinstance(conv, Conversation) and conv.metadata == {"id": 7}
+
+
+def test_every_example_record_in_the_docs_is_read_as_its_form() -> None:
+    """docs/data.md's literal records, in the order the forms are documented."""
+    import json
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text(encoding="utf-8")
+    section = doc.split("### Record forms", 1)[1].split("\n### ", 1)[0]
+    blocks = re.findall(r"```json\n(.*?)```", section, flags=re.S)
+    forms = []
+    for block in blocks:
+        conv = FormReader().read(json.loads(block))
+        assert isinstance(conv, Conversation), (block, conv)
+        assert conv.turns[-1]["role"] == "assistant"
+        forms.append(conv.form)
+    assert forms == list(FORMS)
