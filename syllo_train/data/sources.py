@@ -439,7 +439,7 @@ def _columnar_records(
             )
             for row_no, row in enumerate(rows):
                 rec = {k: v for k, v in row.items() if v is not None}
-                if json_text:
+                if kind == "csv" and json_text:  # only CSV cells are text-only
                     _decode_json_cells(rec, json_text)
                 yield f"{path}:{row_no}", rec
         except DataError:
