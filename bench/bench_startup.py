@@ -5,7 +5,7 @@
 Each command runs in a fresh process; reported are the median and the range of
 the wall times. ``import transformers`` alone is timed beside them, as the
 cost the light paths avoid. The tests check *why* these are fast (which
-modules ``--help`` imports: tests/test_cli_light.py, tests/test_tui_cli.py);
+modules ``--help`` imports: tests/test_cli.py, tests/test_tui_cli.py);
 how fast is this benchmark's figure (docs/performance.md).
 """
 

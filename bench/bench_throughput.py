@@ -42,15 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging as hf_logging
 
-    from syllo_train import puzzles
     from syllo_train.checkpoints import Fingerprint
     from syllo_train.config import load_config
     from syllo_train.data.batches import PadCollator, TokenDataset
-    from syllo_train.hf_trainer import SylloTrainer
-    from syllo_train.monitor import SylloMonitor
-    from syllo_train.reporter import Reporter
-    from syllo_train.runner import prepare_data, training_arguments
-    from syllo_train.tiny_model import build_tiny_model, texts_from_jsonl
+    from syllo_train.demo import puzzles
+    from syllo_train.demo.tiny_model import build_tiny_model, texts_from_jsonl
+    from syllo_train.prepare import prepare_data, training_arguments
+    from syllo_train.runner import build_trainer
+    from syllo_train.sinks.reporter import Reporter
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
@@ -119,28 +118,16 @@ dir = "{work / "status"}"
 
     def run_syllo(i: int) -> float:
         reporter = Reporter(work / f"status-{i}", echo=None)
-        monitor = SylloMonitor(
-            reporter,
+        trainer, _ = build_trainer(
             cfg,
-            tokenizer=tok,
-            train_set=prepared.train,
-            val_set=prepared.val,
-            val_loss_ids=prepared.val_loss_ids,
-            eval_prompt_ids=prepared.eval_prompt_ids,
-            max_steps=args.steps,
-        )
-        trainer = SylloTrainer(
+            reporter,
             model=fresh_model(),
             args=targs("syllo"),
-            train_dataset=TokenDataset(prepared.train),
-            data_collator=PadCollator(tok.pad_token_id),
-            processing_class=tok,
-            callbacks=[monitor],
-            monitor=monitor,
+            tokenizer=tok,
+            data=prepared,
             fingerprint=Fingerprint("bench", "bench"),
             settings={},
         )
-        trainer.remove_callback(PrinterCallback)
         t0 = time.perf_counter()
         trainer.train()
         if use_cuda:

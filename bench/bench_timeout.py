@@ -30,8 +30,8 @@ import tempfile
 import time
 from typing import Any
 
+from syllo_train.demo.tiny_model import build_tiny_model
 from syllo_train.generation import generate_bounded
-from syllo_train.tiny_model import build_tiny_model
 
 
 def percentile(values: list[float], q: float) -> float:

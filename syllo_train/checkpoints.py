@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from syllo_train.status import write_json_atomic
+from syllo_train.atomic import write_json_atomic
 
 MARKER_NAME = "syllo_checkpoint.json"
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -157,3 +157,46 @@ def _changed_settings(old: dict[str, Any], new: dict[str, Any]) -> str:
         if old.get(k) != new.get(k)
     ]
     return f" ({'; '.join(diffs)})" if diffs else ""
+
+
+class CheckpointRecorder:
+    """What syllo adds to each of the Trainer's saves: the completion marker, the count, the event.
+
+    ``SylloTrainer._save_checkpoint`` calls ``mark_complete`` once the save (every
+    rank's part of it) is on disk, then rotates old checkpoints, then ``report``.
+    """
+
+    def __init__(
+        self,
+        reporter: Any,
+        *,
+        fingerprint: Fingerprint,
+        settings: dict[str, Any],
+        is_main: bool,
+        on_seconds: Any = None,
+    ) -> None:
+        self.reporter = reporter
+        self.fingerprint = fingerprint
+        self.settings = settings
+        self.is_main = is_main
+        self.on_seconds = on_seconds or (lambda seconds: None)  # save time, left out of steps/s
+
+    def mark_complete(self, path: Path, step: int, *, writes_files: bool) -> None:
+        """Count the checkpoint and (on the process that writes files) mark it complete."""
+        counters = self.reporter.counters
+        if self.is_main:
+            counters.checkpoints += 1
+        if writes_files:
+            write_marker(
+                path,
+                step=step,
+                run_id=self.reporter.run_id,
+                fingerprint=self.fingerprint,
+                settings=self.settings,
+                counters=counters.as_dict(),
+            )
+
+    def report(self, path: Path, step: int, seconds: float) -> None:
+        self.on_seconds(seconds)
+        if self.is_main:
+            self.reporter.emit("checkpoint", step, path=str(path), seconds=round(seconds, 3))

@@ -8,9 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from syllo_train import __version__
-
-EXIT_BAD_INPUT = 2
+from syllo_train import __version__, exitcodes
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -38,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="train as the config says (resumes automatically)",
         epilog="exit codes: 0 completed or stopped, 1 failed, 2 bad input (nothing written), "
-        "3 the output folder is in use by another trainer",
+        "5 the output folder is in use by another trainer (docs/operations.md)",
     )
     _add_config_args(run)
     run.add_argument("--quiet", action="store_true", help="do not echo the human log to stdout")
@@ -193,7 +191,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg is None:
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     if (args.detach or args.supervise) and "LOCAL_RANK" in os.environ:
         # Under torchrun each rank would start its own supervisor and trainer.
         print(
@@ -201,9 +199,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             "use the launcher's own restarts (torchrun --max-restarts), see docs/distributed.md",
             file=sys.stderr,
         )
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     if args.detach or args.supervise:
-        from syllo_train.supervisor import SuperviseOptions, supervise
+        from syllo_train.ops.supervisor import SuperviseOptions, supervise
 
         opts = SuperviseOptions(
             stall_timeout_s=args.stall_timeout,
@@ -215,7 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             quiet=args.quiet or args.detach,
         )
         if args.detach:
-            from syllo_train.ops import detach
+            from syllo_train.ops.commands import detach
 
             return detach(cfg, args.config, args.overrides, opts)
         return supervise(cfg, args.config, args.overrides, opts)
@@ -227,7 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg is None:
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     from syllo_train.validate import validate
 
     return validate(cfg, check_data=not args.no_data)
@@ -245,23 +243,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return convert.main(list(args.args))
     if args.command == "data":
-        from syllo_train import puzzles
+        from syllo_train.demo import puzzles
 
         return puzzles.main(list(args.args))
     if args.command == "model":
-        from syllo_train import tiny_model
+        from syllo_train.demo import tiny_model
 
         return tiny_model.main(list(args.args))
     if args.command == "stop":
-        from syllo_train.ops import stop
+        from syllo_train.ops.commands import stop
 
         return stop(args.dir, now=args.now, wait=not args.no_wait, timeout_s=args.timeout)
     if args.command == "status":
-        from syllo_train.ops import status
+        from syllo_train.ops.commands import status
 
         return status(args.dir, stale_after_s=args.stale_after)
     parser.print_help()
-    return EXIT_BAD_INPUT
+    return exitcodes.BAD_INPUT
 
 
 if __name__ == "__main__":

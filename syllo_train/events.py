@@ -29,6 +29,12 @@ import orjson
 #: Readers must accept unknown fields and unknown types whatever the version.
 SCHEMA_VERSION = 2
 
+#: The output folder's files (``output.dir``): their names are part of the contract,
+#: spelled here only.
+EVENTS_FILE = "events.jsonl"  # this contract: one event a line
+SNAPSHOT_FILE = "training_status.json"  # the status snapshot (sinks/snapshot.py)
+HUMAN_LOG_FILE = "train.log"  # the human log (sinks/humanlog.py)
+
 #: Default cap on long texts (prompt, golden, output, traceback), in characters.
 DEFAULT_MAX_TEXT_CHARS = 4000
 
@@ -302,7 +308,7 @@ def new_run_id() -> str:
 def end_torn_line(path: str | os.PathLike[str]) -> bool:
     """Terminate a last line left without its newline; True when the file now ends cleanly.
 
-    Issue #9: an event is one write call, but a kill -9 during a write of more
+    An event is one write call, but a kill -9 during a write of more
     than a page, or a short write on a full disk, can leave part of it. Glued
     onto that fragment, the next event (a restarted trainer's run_start, the
     first event after the disk has room again, a supervisor's run_end) would be
@@ -356,7 +362,7 @@ class EventWriter:
         self.dropped = 0
         self._lock = threading.Lock()  # the stall watchdog writes from its own thread
         self._fd: int | None = None
-        # Issue #9: the file may end in a fragment (a writer killed mid-line, a
+        # The file may end in a fragment (a writer killed mid-line, a
         # failed write); it is ended before the next event so only it is lost.
         self._maybe_torn = enabled
         if enabled:
@@ -438,3 +444,34 @@ class EventWriter:
 def decode_event(line: bytes | str) -> Any:
     """Parse one line; raises ValueError (orjson.JSONDecodeError) on bad JSON."""
     return orjson.loads(line)
+
+
+def read_last_events(
+    path: str | os.PathLike[str], max_bytes: int = 262_144
+) -> list[dict[str, Any]]:
+    """The decodable events among a file's last ``max_bytes`` (oldest first); [] without a file.
+
+    For the writers' own bookkeeping (the supervisor, ``stop --now``); readers
+    that follow a live file use syllo_tui's stream, which also reports what it
+    could not read.
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    if size > max_bytes:
+        lines = lines[1:]  # the first line is probably cut
+    out = []
+    for line in lines:
+        if line.strip():
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a torn last line of a killed writer
+            if isinstance(event, dict):
+                out.append(event)
+    return out

@@ -391,6 +391,7 @@ def run_eval_round(
     watchdog: StallWatchdog | None = None,
     on_result: Callable[[int, GenerationResult], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    agree_limit: Callable[[float], float] | None = None,
     **generate_kwargs: Any,
 ) -> list[GenerationResult]:
     """Generate each prompt in turn, each bounded, the whole round within a budget.
@@ -400,6 +401,11 @@ def run_eval_round(
     returned timed out and ``skipped``, with 0 tokens and 0 seconds, without
     generating. ``on_result(index, result)`` is called as each result is
     ready, so the caller can record it at once. The watch label is the index.
+
+    Sharded weights generate on every rank in lockstep: ``agree_limit`` makes
+    each limit the same on all of them (the smallest), so every rank takes the
+    same branch (generate or skip), and ``synced_gpus=True`` (a generate
+    kwarg) keeps a rank that stopped early joining the others' forward passes.
     """
     if round_budget_s < 0:
         raise ValueError(
@@ -413,6 +419,8 @@ def run_eval_round(
         limit = timeout_s
         if round_budget_s > 0:
             limit = min(timeout_s, round_budget_s - (clock() - round_start))
+        if agree_limit is not None:
+            limit = agree_limit(limit)
         if limit <= 0:
             result = GenerationResult(
                 output=None,

@@ -1,47 +1,29 @@
-"""``syllo-train validate``: check a config and its data without loading model weights.
+"""``syllo-train validate``: everything ``run`` checks before it trains, without the weights.
 
-Loads the tokenizer when it is available locally (a folder, or the hub cache)
-to check token lengths; a hub model that is not cached is reported and its
-lengths are left unchecked, so a config written for a GPU box can be
-validated on a laptop.
+It calls the very preparation ``run`` calls (prepare.py), minus loading the
+model's weights: a config ``run`` would refuse, ``validate`` refuses with the
+same message and exit code, resume plan and ``TrainingArguments`` included.
+What depends on this machine rather than on the inputs is reported instead:
+no CUDA here, or a hub model that is not in this machine's cache (then the
+records are checked without their token lengths).
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
-from syllo_train.config import Config, ConfigError, check_trainer_args
-from syllo_train.humanlog import describe_tokenization
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
-
-
-def _local_tokenizer(cfg: Config) -> Any | None:
-    from transformers import AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(
-            cfg.model.name_or_path,
-            trust_remote_code=cfg.model.trust_remote_code,
-            revision=cfg.model.revision,
-            local_files_only=True,
-        )
-    except Exception:
-        return None
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
+from syllo_train import exitcodes
+from syllo_train.config import Config
+from syllo_train.sinks.humanlog import describe_tokenization
 
 
 def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
-    """Print what was checked (to ``out``, default stdout); return 0 when the run would start, 2 otherwise."""
+    """Print what was checked (to ``out``, default stdout); return 0 when ``run`` would start, else 2."""
     # Looked up now, not at import: stdout may have been replaced since (redirects, capture).
     out = sys.stdout if out is None else out
-    from syllo_train.data import DataError
-    from syllo_train.data.records import data_specs, load_source, read_options
-    from syllo_train.runner import InputError, check_writable
+    from syllo_train.config import check_trainer_args
+    from syllo_train.prepare import REFUSALS, NotHere, check_folders, check_records, prepare
 
     try:
         check_trainer_args(cfg)
@@ -49,32 +31,23 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
             f"config: ok ({cfg.train.max_steps} steps, batch {cfg.train.batch_size}, model {cfg.model.name_or_path})",
             file=out,
         )
-        if Path(cfg.model.name_or_path).exists() is False and cfg.model.name_or_path.startswith(
-            (".", "/")
-        ):
-            raise InputError(f"model.name_or_path = {cfg.model.name_or_path!r}: no such folder")
         if not check_data:
-            return EXIT_OK
-        check_writable(cfg.output.dir, "output.dir")
-        if Path(cfg.model.name_or_path).exists():
-            from syllo_train.runner import load_tokenizer
-
-            # A local folder must load, as `run` will insist; the error names the key and why.
-            tok = load_tokenizer(cfg)
-        else:
-            tok = _local_tokenizer(cfg)
-        if tok is None:
+            return exitcodes.OK
+        check_folders(cfg)
+        try:
+            p = prepare(cfg, load_weights=False)
+        except NotHere:
             print(
-                f"tokenizer: {cfg.model.name_or_path} is not available locally; token lengths not checked",
+                f"tokenizer: {cfg.model.name_or_path} is not on this machine; "
+                "records checked without their token lengths, resume plan not checked",
                 file=out,
             )
-            options = read_options(cfg.data)
-            for spec in data_specs(cfg.data):
-                print(load_source(spec, options).summary(), file=out)
-            return EXIT_OK
-        from syllo_train.runner import prepare_data
-
-        data = prepare_data(cfg, tok)
+            for line in check_records(cfg):
+                print(line, file=out)
+            return exitcodes.OK
+        for note in p.notes:
+            print(note, file=out)
+        data = p.data
         for line in data.summaries:
             print(line, file=out)
         print(
@@ -89,7 +62,13 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
             f"tokens: longest train example {longest} of data.max_length = {cfg.data.max_length}",
             file=out,
         )
-    except (ConfigError, DataError, InputError) as exc:
+        resume = (
+            f"resumes from {p.plan.checkpoint} (step {p.plan.step})"
+            if p.plan.checkpoint
+            else "starts fresh"
+        )
+        print(f"resume: {resume}", file=out)
+    except REFUSALS as exc:
         print(f"syllo-train: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
+        return exitcodes.BAD_INPUT
+    return exitcodes.OK

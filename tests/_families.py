@@ -233,7 +233,7 @@ FAMILIES = {
 
 def save_family(name: str, out: Path, *, seed: int = 0) -> Path:
     """The family's tokenizer and a tiny Llama built on it, saved like a hub model."""
-    from syllo_train.tiny_model import build_model
+    from syllo_train.demo.tiny_model import build_model
 
     tok = FAMILIES[name]()
     model = build_model(tok, preset="tiny", seed=seed)

@@ -41,7 +41,7 @@ class PuzzleData(NamedTuple):
 
 @pytest.fixture(scope="session")
 def puzzle_data(tmp_path_factory: pytest.TempPathFactory) -> PuzzleData:
-    from syllo_train.puzzles import generate, write_jsonl
+    from syllo_train.demo.puzzles import generate, write_jsonl
 
     folder = tmp_path_factory.mktemp("puzzles")
     train, val = folder / "train.jsonl", folder / "val.jsonl"
@@ -51,7 +51,7 @@ def puzzle_data(tmp_path_factory: pytest.TempPathFactory) -> PuzzleData:
 
 
 def _tokenizer_texts(data: PuzzleData) -> list[str]:
-    from syllo_train.tiny_model import texts_from_jsonl
+    from syllo_train.demo.tiny_model import texts_from_jsonl
 
     # The plain template's markers too, so they get merges like real text does.
     return [*texts_from_jsonl([data.train, data.val]), "### User:\n", "\n\n### Assistant:\n"]
@@ -60,7 +60,7 @@ def _tokenizer_texts(data: PuzzleData) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, puzzle_data: PuzzleData) -> Path:
     """A tiny model whose tokenizer has no chat template."""
-    from syllo_train.tiny_model import build_tiny_model
+    from syllo_train.demo.tiny_model import build_tiny_model
 
     return build_tiny_model(
         _tokenizer_texts(puzzle_data), tmp_path_factory.mktemp("tiny-model"), preset="tiny"
@@ -70,7 +70,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, puzzle_data: Puzzle
 @pytest.fixture(scope="session")
 def tiny_chat_model_dir(tmp_path_factory: pytest.TempPathFactory, puzzle_data: PuzzleData) -> Path:
     """A tiny model whose tokenizer has a ChatML chat template."""
-    from syllo_train.tiny_model import CHATML_TEMPLATE, build_tiny_model
+    from syllo_train.demo.tiny_model import CHATML_TEMPLATE, build_tiny_model
 
     return build_tiny_model(
         _tokenizer_texts(puzzle_data),
@@ -171,7 +171,7 @@ def start_syllo(
 
     Output goes to ``stdout.txt``/``stderr.txt`` in cwd, or stdout to ``stdout``
     when given (e.g. ``subprocess.PIPE``). ``fault`` sets ``SYLLO_FAULT``
-    (syllo_train/faults.py) for this process only.
+    (syllo_train/ops/faults.py) for this process only.
     """
     env = {**os.environ, **SUBPROCESS_ENV}
     env.pop("SYLLO_FAULT", None)

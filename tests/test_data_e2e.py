@@ -201,7 +201,7 @@ def test_the_trained_ids_are_the_chat_template_render_of_every_converted_record(
 ) -> None:
     """The whole pipeline ``run`` uses (prepare_data), every example, id for id."""
     from syllo_train.config import load_config
-    from syllo_train.runner import load_tokenizer, prepare_data
+    from syllo_train.prepare import load_tokenizer, prepare_data
 
     train = _write_parquet(tmp_path / "train.parquet", [_sharegpt(i) for i in range(3)])
     val = _write_json_array(tmp_path / "val.json", [_alpaca(i) for i in range(3)])

@@ -1,4 +1,4 @@
-"""``syllo-train run`` under ``torchrun`` and ``accelerate launch`` (issue #7).
+"""``syllo-train run`` under ``torchrun`` and ``accelerate launch``.
 
 Every run here is real: ``python -m torch.distributed.run --standalone
 --nproc_per_node=2 -m syllo_train run`` (or ``accelerate launch``) as a
@@ -52,7 +52,7 @@ WAIT_S = 150.0  # a launch: two workers importing torch + transformers on a busy
 BATCH = 4
 STATUS_FILES = {"events.jsonl", "train.log", "training_status.json", "heartbeat"}
 
-# The single-process golden run of test_trainer_e2e (max 7, log 2, eval 3, save 3).
+# The single-process golden run of test_runner (max 7, log 2, eval 3, save 3).
 GOLDEN_MAX, GOLDEN_LOG, GOLDEN_EVAL, GOLDEN_SAVE = 7, 2, 3, 3
 GOLDEN = [
     ("run_start", 0),
@@ -78,7 +78,7 @@ def _env(fault: str | None = None) -> dict[str, str]:
     env.pop("SYLLO_FAULT", None)
     if fault:
         env["SYLLO_FAULT"] = (
-            fault  # test-only hook (syllo_train/faults.py), inherited by every rank
+            fault  # test-only hook (syllo_train/ops/faults.py), inherited by every rank
         )
     return env
 
@@ -599,7 +599,7 @@ def test_accelerate_launch_smoke(
 # --- run 6: eval with sharded weights (FSDP2 on gloo), outside the Trainer ----------------------------
 
 # The Trainer drops FSDP on a CPU (accelerate treats it as plain multi-CPU), so
-# this drives SylloMonitor.run_eval directly on a model sharded with fully_shard.
+# this drives the eval tier (EvalTier.run) directly on a model sharded with fully_shard.
 FSDP_SCRIPT = r"""
 import json, sys
 from pathlib import Path
@@ -608,9 +608,11 @@ import torch.distributed as dist
 from torch.distributed.fsdp import fully_shard
 
 from syllo_train.config import load_config
-from syllo_train.monitor import SylloMonitor, is_sharded
-from syllo_train.reporter import Reporter
-from syllo_train.runner import load_model, load_tokenizer, prepare_data
+from syllo_train.distributed import is_sharded
+from syllo_train.prepare import load_model, load_tokenizer, prepare_data
+from syllo_train.sinks.reporter import Reporter
+from syllo_train.tiers.eval_tier import EvalTier
+from syllo_train.tiers.timing import TrainClock
 
 dist.init_process_group("gloo")
 rank = dist.get_rank()
@@ -620,8 +622,9 @@ tok = load_tokenizer(cfg)
 data = prepare_data(cfg, tok)
 model = load_model(cfg, use_cuda=False)
 reporter = Reporter(cfg.output.dir, enabled=rank == 0)
-mon = SylloMonitor(reporter, cfg, tokenizer=tok, train_set=data.train, val_set=data.val,
-                   val_loss_ids=data.val_loss_ids, eval_prompt_ids=data.eval_prompt_ids, max_steps=3)
+mon = EvalTier(reporter, cfg.monitor, tokenizer=tok, val_set=data.val, val_loss_ids=data.val_loss_ids,
+               eval_prompt_ids=data.eval_prompt_ids, clock=TrainClock(), max_steps=3, rank=rank,
+               world_size=dist.get_world_size())
 out = {"plain_val_loss": mon.validation_loss(model), "sharded_before": is_sharded(model)}
 for layer in model.model.layers:
     fully_shard(layer)
@@ -629,12 +632,12 @@ fully_shard(model)
 out["sharded_after"] = is_sharded(model)
 # Eval 1: rank 1 stops after one token, rank 0 goes on: rank 1 must keep
 # joining rank 0's forward passes until both are done.
-mon.cfg = load_config(cfg_path, [f"monitor.max_new_tokens={12 if rank == 0 else 1}"])
-mon.run_eval(model, 1, 0.0)
+mon.monitor = load_config(cfg_path, [f"monitor.max_new_tokens={12 if rank == 0 else 1}"]).monitor
+mon.run(model, 1, 0.0)
 # Eval 2: only rank 1 has a round budget, already spent: the ranks agree, and
 # rank 0 skips too instead of generating alone.
-mon.cfg = load_config(cfg_path, [f"monitor.eval_timeout_s={0 if rank == 0 else 1e-9}"])
-mon.run_eval(model, 2, 0.0)
+mon.monitor = load_config(cfg_path, [f"monitor.eval_timeout_s={0 if rank == 0 else 1e-9}"]).monitor
+mon.run(model, 2, 0.0)
 if rank == 0:
     out_path.write_text(json.dumps(out))
 reporter.close()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from _support import SUBPROCESS_ENV
 
-from syllo_train import puzzles
 from syllo_train.config import load_config
+from syllo_train.demo import puzzles
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

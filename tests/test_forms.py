@@ -6,7 +6,7 @@ from typing import Any, get_args
 
 import pytest
 
-from syllo_train.config import RecordForm
+from syllo_train.config.schema import RecordForm
 from syllo_train.data.forms import FORMS, Conversation, FormReader
 
 

@@ -60,7 +60,7 @@ TEXTS = [f"the cat sat on the mat number {i} and then the dog ran after it" for 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from syllo_train.tiny_model import build_tiny_model
+    from syllo_train.demo.tiny_model import build_tiny_model
 
     return build_tiny_model(TEXTS, tmp_path_factory.mktemp("tiny-model"), preset="tiny")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from syllo_train import puzzles
-from syllo_train.puzzles import (
+from syllo_train.demo import puzzles
+from syllo_train.demo.puzzles import (
     LEVELS,
     answer_problems,
     check_answer,
@@ -21,7 +21,7 @@ from syllo_train.puzzles import (
     parse_puzzle,
     write_jsonl,
 )
-from syllo_train.wordlist import ALL_SYLLABLES, BY_DEFINITION, WORDS
+from syllo_train.demo.wordlist import ALL_SYLLABLES, BY_DEFINITION, WORDS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_same_output_in_a_fresh_interpreter_with_another_hash_seed(tmp_path: Pat
     here = tmp_path / "here.jsonl"
     write_jsonl(generate(30, "hard", seed=11), here)
     code = (
-        "from syllo_train.puzzles import generate, write_jsonl;"
+        "from syllo_train.demo.puzzles import generate, write_jsonl;"
         f"write_jsonl(generate(30, 'hard', seed=11), {str(tmp_path / 'there.jsonl')!r})"
     )
     env = {"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"}
@@ -239,7 +239,7 @@ def test_write_jsonl_never_leaves_a_half_written_file(tmp_path: Path) -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "syllo_train.puzzles", *args],
+        [sys.executable, "-m", "syllo_train.demo.puzzles", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -303,7 +303,7 @@ def test_cli_main_in_process_and_import_stays_light(
     first = json.loads(out.read_text().splitlines()[0])
     assert first["messages"][0]["role"] == "user"
     assert "wrote 10 tiny puzzles" in capsys.readouterr().out
-    code = "import sys, syllo_train.puzzles; print(sorted({'torch', 'transformers', 'numpy'} & set(sys.modules)))"
+    code = "import sys, syllo_train.demo.puzzles; print(sorted({'torch', 'transformers', 'numpy'} & set(sys.modules)))"
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
     )

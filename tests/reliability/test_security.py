@@ -34,7 +34,7 @@ from typing import Any
 import _torture as T
 import pytest
 
-from syllo_train.humanlog import inert
+from syllo_train.inert import inert
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
 

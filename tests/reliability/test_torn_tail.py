@@ -19,8 +19,9 @@ import _torture as T
 import orjson
 import pytest
 
+from syllo_train.events import EVENTS_FILE as EVENTS_NAME
 from syllo_train.events import EventWriter
-from syllo_train.reporter import EVENTS_NAME, Reporter
+from syllo_train.sinks.reporter import Reporter
 
 pytestmark = pytest.mark.reliability
 

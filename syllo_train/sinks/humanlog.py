@@ -9,25 +9,15 @@ and one ``⚠️ TIMEOUT: …`` line per timeout, so ``grep -i timeout`` finds t
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from syllo_train import derived
+from syllo_train.inert import inert
+
 _RULE = "─" * 72
-
-# Model output is untrusted and this log is echoed to a terminal: control
-# characters (ESC, BEL, CR, C1 such as CSI) are written as visible \xNN escapes
-# so they can neither move the cursor nor retitle the window. \n and \t stay.
-_INERT = {
-    c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)
-}
-
-
-def inert(text: str) -> str:
-    """``text`` with terminal control characters replaced by visible ``\\xNN`` escapes."""
-    return text.translate(_INERT)
 
 
 def _fmt(x: Any, spec: str = ".4f") -> str:
@@ -111,7 +101,7 @@ def format_event(event: dict[str, Any]) -> str | None:
             ]
         )
     if etype == "eval":
-        counters = event.get("counters") or {}
+        counters = derived.counters_view(event.get("counters") or {})
         lines = [
             _RULE,
             f"🔎 EVAL at step {step}: Train={_fmt(event.get('train_loss'))} | Val={_fmt(event.get('val_loss'))} "
@@ -136,7 +126,7 @@ def format_event(event: dict[str, Any]) -> str | None:
         lines.append(_RULE)
         return "\n".join(lines)
     if etype == "timeout":
-        counters = event.get("counters") or {}
+        counters = derived.counters_view(event.get("counters") or {})
         kind = "stalled inside one forward pass" if event.get("stall") else "cut off"
         return (
             f"⚠️ TIMEOUT: step {step} sample {event.get('sample')} {kind} after {_fmt(event.get('elapsed_s'), '.2f')}s "
@@ -169,6 +159,7 @@ class HumanLog:
         self._lock = threading.Lock()
 
     def write(self, text: str) -> None:
+        """Append ``text`` (made inert: it reaches a terminal through the echo) with a time stamp."""
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         lines = inert(text).splitlines()
         block = "\n".join(f"{stamp} {line}" if i == 0 else line for i, line in enumerate(lines))
@@ -192,7 +183,3 @@ class HumanLog:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-
-
-def stderr_echo() -> TextIO:
-    return sys.stderr

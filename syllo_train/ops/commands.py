@@ -8,7 +8,7 @@
   lock to be let go; ``--now`` is SIGKILL to everything, and ``run_end``
   stopped is written here since the trainer cannot.
 * ``status``: the snapshot plus liveness (is the lock held? is anything
-  moving?), as plain text and an exit code (STATUS_CODES).
+  moving?), as plain text and an exit code (syllo_train/exitcodes.py).
 
 Pure: stdlib + syllo's pure modules; nothing here imports torch.
 """
@@ -25,27 +25,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from syllo_train.heartbeat import beaten_since, last_beat
-from syllo_train.lock import LockError, RunLock, describe, lock_held, pid_alive, read_lock
-from syllo_train.reporter import EVENTS_NAME
-from syllo_train.status import SNAPSHOT_NAME, read_snapshot
-from syllo_train.supervisor import SuperviseOptions, record_end, tail_events
+from syllo_train import exitcodes
+from syllo_train.events import EVENTS_FILE, SNAPSHOT_FILE, read_last_events
+from syllo_train.ops.heartbeat import beaten_since, last_beat
+from syllo_train.ops.lock import LockError, RunLock, describe, lock_held, pid_alive, read_lock
+from syllo_train.ops.supervisor import SuperviseOptions
+from syllo_train.sinks.reporter import record_end
+from syllo_train.sinks.snapshot import read_snapshot
 
 OUT_NAME = "trainer.out"  # the detached supervisor's (and trainer's) stdout and stderr
 
-#: ``syllo-train status`` exit codes.
-EXIT_RUNNING = 0  # a live trainer (or a supervisor between restarts) is making progress
-EXIT_FAILED = 1  # the run ended failed
-EXIT_USAGE = 2  # no such folder, no run there, bad arguments
-EXIT_STALE = 3  # the snapshot says training but nothing is alive, or nothing moved for too long
-EXIT_FINISHED = 4  # the run ended completed or stopped
-STATUS_CODES = {
-    EXIT_RUNNING: "running",
-    EXIT_FAILED: "failed",
-    EXIT_USAGE: "usage error / no run",
-    EXIT_STALE: "stale",
-    EXIT_FINISHED: "finished (completed or stopped)",
-}
 
 DEFAULT_STALE_AFTER_S = 600.0  # an unsupervised trainer silent this long is called stale
 
@@ -100,7 +89,7 @@ def detach(
     for p in problems:
         _err(f"error: {p}")
     if problems:
-        return EXIT_USAGE
+        return exitcodes.BAD_INPUT
     try:
         lock = RunLock.acquire(cfg, role="supervisor", config_path=config_path, state="detaching")
     except LockError as exc:
@@ -148,7 +137,7 @@ def detach(
     except OSError as exc:
         lock.release()
         _err(f"error: could not start the background supervisor ({exc}); nothing was started")
-        return EXIT_FAILED
+        return exitcodes.FAILED
     lock.handover()
     # Wait for the supervisor to adopt the lock: an early death (an import error, a
     # bad flag) is reported here instead of being found in trainer.out hours later.
@@ -160,7 +149,7 @@ def detach(
                 f"error: the background supervisor exited at once (code {code}); its output ({out_path}):"
             )
             print(_tail_text(out_path), file=sys.stderr)
-            return code or EXIT_FAILED
+            return code or exitcodes.FAILED
         info = read_lock(out_dir) or {}
         if info.get("pid") == child.pid:  # the supervisor has adopted the lock
             break
@@ -178,7 +167,7 @@ def detach(
         f"syllo-train: started in the background: supervisor pid {child.pid} "
         f"(restarts up to {opts.max_restarts}, stall timeout {opts.stall_timeout_s:g} s)\n"
         f"  output  {d}/ (events.jsonl, training_status.json, train.log; supervisor output in {out_path})\n"
-        f"  watch   syllo-tui {d}/{EVENTS_NAME}   or   syllo-train status {d}\n"
+        f"  watch   syllo-tui {d}/{EVENTS_FILE}   or   syllo-train status {d}\n"
         f"  stop    syllo-train stop {d}   (--now to kill at once)"
     )
     return 0
@@ -205,7 +194,7 @@ def stop(
     """``syllo-train stop``: 0 stopped (or nothing was running), 1 still alive after the wait, 2 usage, 3 stale."""
     folder = _existing_folder(target)
     if folder is None:
-        return EXIT_USAGE
+        return exitcodes.BAD_INPUT
     held = lock_held(folder)
     info = read_lock(folder) or {}
     if not held:
@@ -214,7 +203,7 @@ def stop(
         _err(
             f"error: {folder} is held by a process on host {info['host']}; run `syllo-train stop` there"
         )
-        return EXIT_USAGE
+        return exitcodes.BAD_INPUT
     if now:
         return _stop_now(folder, info, timeout_s=min(timeout_s, 60.0))
     pid = info.get("pid")
@@ -226,7 +215,7 @@ def stop(
             f"error: the lock on {folder} is held but neither pid in it is alive ({describe(info)}); "
             "try `syllo-train stop --now`"
         )
-        return EXIT_FAILED
+        return exitcodes.FAILED
     os.kill(pid, signal.SIGTERM)
     who = "supervisor" if pid == info.get("pid") and info.get("role") == "supervisor" else "trainer"
     print(
@@ -239,7 +228,7 @@ def stop(
         _err(
             f"error: still running after {timeout_s:g} s; `syllo-train stop --now {folder}` ends it at once"
         )
-        return EXIT_FAILED
+        return exitcodes.FAILED
     snap = _read_snap(folder) or {}
     print(
         f"syllo-train: stopped: status {snap.get('status')} at step {snap.get('step')}, "
@@ -256,7 +245,7 @@ def _nothing_to_stop(folder: Path) -> int:
             f"error: nothing to stop in {folder}: the snapshot says {status!r} but no live process holds the "
             "lock (it died without writing run_end); `syllo-train run` resumes it from its last checkpoint"
         )
-        return EXIT_STALE
+        return exitcodes.STALE
     print(
         f"syllo-train: nothing to stop in {folder}: no trainer is running (last status: {status or 'none'})"
     )
@@ -298,23 +287,23 @@ def _stop_now(folder: Path, info: dict[str, Any], *, timeout_s: float) -> int:
             f"error: the lock on {folder} is still held {timeout_s:g} s after SIGKILL to {', '.join(killed) or 'nobody'}; "
             f"a process that inherited it is alive: `fuser {folder}/trainer.lock` names it"
         )
-        return EXIT_FAILED
+        return exitcodes.FAILED
     reason = "syllo-train stop --now: " + (
         f"SIGKILL to {', '.join(killed)}" if killed else "no live process"
     )
-    tail = tail_events(folder / EVENTS_NAME)
+    tail = read_last_events(folder / EVENTS_FILE)
     if tail and tail[-1].get("type") != "run_end":
         started = info.get("started_at")
         elapsed = time.time() - started if isinstance(started, (int, float)) else 0.0
         record_end(folder, "stopped", reason, elapsed_s=elapsed)
     _clean_stale_locks(info, folder)
-    print(f"syllo-train: {reason}; run_end stopped recorded in {folder / EVENTS_NAME}")
+    print(f"syllo-train: {reason}; run_end stopped recorded in {folder / EVENTS_FILE}")
     return 0
 
 
 def _clean_stale_locks(info: dict[str, Any], folder: Path) -> None:
     """Remove the dead holder's lock files (taking each first, so a live new holder is never touched)."""
-    from syllo_train.lock import FolderLock
+    from syllo_train.ops.lock import FolderLock
 
     for f in info.get("folders") or [str(folder)]:
         if lock_held(f) is False:
@@ -329,7 +318,7 @@ def _clean_stale_locks(info: dict[str, Any], folder: Path) -> None:
 
 def _read_snap(folder: Path) -> dict[str, Any] | None:
     try:
-        return read_snapshot(folder / SNAPSHOT_NAME)
+        return read_snapshot(folder / SNAPSHOT_FILE)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -363,7 +352,11 @@ def assess(folder: Path, *, stale_after_s: float | None = None) -> tuple[int, st
     held = lock_held(folder)
     info = (read_lock(folder) or {}) if held is not None else {}
     if snap is None and not held:
-        return EXIT_USAGE, "NO RUN", [f"no {SNAPSHOT_NAME} and no live trainer in {folder}"]
+        return (
+            exitcodes.BAD_INPUT,
+            "NO RUN",
+            [f"no {SNAPSHOT_FILE} and no live trainer in {folder}"],
+        )
     status = (snap or {}).get("status") or "starting"
     notes: list[str] = []
     if held:
@@ -379,11 +372,11 @@ def assess(folder: Path, *, stale_after_s: float | None = None) -> tuple[int, st
         else:
             notes.append(f"alive: pid {info.get('pid')}")
         if status in ("completed", "stopped"):
-            return EXIT_FINISHED, status.upper(), [*notes, "(the process is exiting)"]
+            return exitcodes.FINISHED, status.upper(), [*notes, "(the process is exiting)"]
         if status == "failed" and not supervised:
-            return EXIT_FAILED, "FAILED", [*notes, "(the process is exiting)"]
+            return exitcodes.FAILED, "FAILED", [*notes, "(the process is exiting)"]
         activity = max(
-            filter(None, [last_beat(folder), _mtime(folder / EVENTS_NAME)]), default=None
+            filter(None, [last_beat(folder), _mtime(folder / EVENTS_FILE)]), default=None
         )
         # The current trainer's start (a restart reloads the model: start-timeout again).
         started = float(info.get("trainer_started_at") or info.get("started_at") or 0.0)
@@ -400,26 +393,26 @@ def assess(folder: Path, *, stale_after_s: float | None = None) -> tuple[int, st
         )
         if silent > limit:
             return (
-                EXIT_STALE,
+                exitcodes.STALE,
                 "STALE",
                 [*notes, "alive but not moving: hung? `syllo-train stop --now` ends it"],
             )
         if status == "failed":
-            return EXIT_RUNNING, "RESTARTING", notes
-        return EXIT_RUNNING, "RUNNING" if snap else "STARTING", notes
+            return exitcodes.OK, "RESTARTING", notes
+        return exitcodes.OK, "RUNNING" if snap else "STARTING", notes
     if held is False:
         notes.append(
             f"lock file left by a dead process: {describe(info)} (removed by the next start)"
         )
     if status in ("completed", "stopped"):
-        return EXIT_FINISHED, status.upper(), notes
+        return exitcodes.FINISHED, status.upper(), notes
     if status == "failed":
-        return EXIT_FAILED, "FAILED", notes
+        return exitcodes.FAILED, "FAILED", notes
     notes.append(
         f"the snapshot says {status!r} but no live process holds the lock: the trainer died without writing "
         "run_end; `syllo-train run` (or --detach) resumes it from its last checkpoint"
     )
-    return EXIT_STALE, "STALE", notes
+    return exitcodes.STALE, "STALE", notes
 
 
 def summary(folder: Path, code: int, state: str, notes: list[str]) -> str:
@@ -445,22 +438,25 @@ def summary(folder: Path, code: int, state: str, notes: list[str]) -> str:
             f"step        {step}/{total}{pct}",
             f"loss        {_num(snap.get('loss'))}   val loss {_num(snap.get('val_loss'))}   gap {_num(snap.get('gap'), '+.4f')}",
             f"timeouts    {snap.get('timeouts', 0)} ({snap.get('timeout_pct', 0.0)}% of {c.get('generations', 0)} generations)",
-            f"ETA         {_dur(snap.get('eta_s')) if code == EXIT_RUNNING else '-'}",
+            f"ETA         {_dur(snap.get('eta_s')) if code == exitcodes.OK else '-'}",
             f"checkpoint  {ckpt_text}",
         ]
         if snap.get("reason"):
             lines.append(f"reason      {snap['reason']}")
     lines += [f"note        {n}" for n in notes]
-    if code in (EXIT_FAILED, EXIT_STALE, EXIT_USAGE) and (folder / OUT_NAME).exists():
+    if (
+        code in (exitcodes.FAILED, exitcodes.STALE, exitcodes.BAD_INPUT)
+        and (folder / OUT_NAME).exists()
+    ):
         lines += [f"last lines of {folder / OUT_NAME}:", _tail_text(folder / OUT_NAME, 8)]
     return "\n".join(lines)
 
 
 def status(target: str | os.PathLike[str], *, stale_after_s: float | None = None) -> int:
-    """``syllo-train status``: print the summary; the exit code is in STATUS_CODES."""
+    """``syllo-train status``: print the summary; return its exit code (exitcodes: OK = running)."""
     folder = _existing_folder(target)
     if folder is None:
-        return EXIT_USAGE
+        return exitcodes.BAD_INPUT
     code, state, notes = assess(folder, stale_after_s=stale_after_s)
     print(summary(folder, code, state, notes))
     return code

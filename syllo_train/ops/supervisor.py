@@ -35,19 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from syllo_train import exitcodes
 from syllo_train.checkpoints import list_checkpoints, read_marker
-from syllo_train.events import Counters
-from syllo_train.faults import ATTEMPT_ENV
-from syllo_train.heartbeat import HEARTBEAT_NAME, beaten_since
-from syllo_train.lock import RunLock
-from syllo_train.reporter import EVENTS_NAME, Reporter
-from syllo_train.status import SNAPSHOT_NAME, read_snapshot
+from syllo_train.events import EVENTS_FILE, read_last_events
+from syllo_train.ops.faults import ATTEMPT_ENV
+from syllo_train.ops.heartbeat import HEARTBEAT_NAME, beaten_since
+from syllo_train.ops.lock import RunLock
+from syllo_train.sinks.reporter import append_events, record_end
 
 RESUME_ENV = "SYLLO_RESUME_REASON"  # runner.py puts it into the resume event's reason
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -86,81 +82,6 @@ class SuperviseOptions:
 # --- reading and appending to a run's event stream -----------------------------------------------
 
 
-def tail_events(path: str | os.PathLike[str], max_bytes: int = 262_144) -> list[dict[str, Any]]:
-    """The decodable events among the file's last ``max_bytes`` (oldest first); [] when there is no file."""
-    try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
-    except FileNotFoundError:
-        return []
-    lines = data.split(b"\n")
-    if size > max_bytes:
-        lines = lines[1:]  # the first line is probably cut
-    out = []
-    for line in lines:
-        if line.strip():
-            try:
-                ev = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue  # a torn last line of a killed writer
-            if isinstance(ev, dict):
-                out.append(ev)
-    return out
-
-
-def append_events(
-    out_dir: str | os.PathLike[str], events: Sequence[tuple[str, dict[str, Any]]]
-) -> list[dict[str, Any]]:
-    """Append events for a trainer that cannot write them itself (dead, hung, never started).
-
-    They continue the stream: the last event's run_id and step, its cumulative
-    counters, and they are folded into the existing status snapshot and human
-    log exactly as the trainer would (through a Reporter).
-    """
-    out_dir = Path(out_dir)
-    tail = tail_events(out_dir / EVENTS_NAME)
-    last = tail[-1] if tail else {}
-    counted = next((e for e in reversed(tail) if isinstance(e.get("counters"), dict)), None)
-    reporter = Reporter(out_dir, run_id=last.get("run_id"))
-    try:
-        if counted:
-            reporter.writer.counters = Counters.from_dict(counted["counters"])
-        try:
-            reporter.snapshot.data.update(read_snapshot(out_dir / SNAPSHOT_NAME))
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError) as exc:
-            # A damaged snapshot is rebuilt from these events; say so rather than hide it.
-            print(f"syllo-train: {exc}; rewriting it", file=sys.stderr)
-        step = int(last.get("step") or 0)
-        return [
-            reporter.emit(etype, int(fields.pop("step", step)), **fields)
-            for etype, fields in events
-        ]
-    finally:
-        reporter.close()
-
-
-def record_end(
-    out_dir: str | os.PathLike[str],
-    status: str,
-    reason: str,
-    *,
-    elapsed_s: float,
-    error: tuple[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    """Append (``error`` and) ``run_end`` with ``status`` for a trainer that could not."""
-    events: list[tuple[str, dict[str, Any]]] = []
-    if error:
-        events.append(("error", {"error_type": error[0], "message": error[1], "traceback": None}))
-    events.append(
-        ("run_end", {"status": status, "reason": reason, "elapsed_s": round(elapsed_s, 3)})
-    )
-    return append_events(out_dir, events)
-
-
 def has_complete_checkpoint(output_dir: str | os.PathLike[str]) -> bool:
     """Is there a checkpoint in ``output_dir`` that ``train.resume = "auto"`` would take?"""
     return any(read_marker(path) is not None for _, path in list_checkpoints(Path(output_dir)))
@@ -195,7 +116,7 @@ class Supervisor:
         self.lock = lock
         self.opts = opts
         self.out_dir = Path(cfg.output.dir)
-        self.events_path = self.out_dir / EVENTS_NAME
+        self.events_path = self.out_dir / EVENTS_FILE
         self.child: subprocess.Popen[bytes] | None = None
         self.stop_signal: str | None = None
         self._signals: list[signal.Signals] = []  # received, not yet passed on
@@ -260,7 +181,9 @@ class Supervisor:
                 return outcome.code
             if outcome.kind == "bad_input":
                 if attempt == 0:
-                    return EXIT_BAD_INPUT  # nothing was written: the trainer said why on stderr
+                    return (
+                        exitcodes.BAD_INPUT
+                    )  # nothing was written: the trainer said why on stderr
                 return self._end_failed(
                     f"the restarted trainer refused its input (exit 2): {outcome.reason}",
                     "TrainerFailed",
@@ -300,7 +223,7 @@ class Supervisor:
 
     def _end_failed(self, reason: str, error_type: str) -> int:
         self.log(f"giving up: {reason}")
-        if tail_events(self.events_path):
+        if read_last_events(self.events_path):
             record_end(
                 self.out_dir,
                 "failed",
@@ -308,18 +231,18 @@ class Supervisor:
                 elapsed_s=time.time() - self.t0,
                 error=(error_type, reason),
             )
-        return EXIT_FAILED
+        return exitcodes.FAILED
 
     def _end_stopped(self, reason: str) -> int:
         """Record ``run_end`` stopped unless the trainer ended the run itself (a crash's failed end is
         superseded: the stop came instead of the restart)."""
-        tail = tail_events(self.events_path)
+        tail = read_last_events(self.events_path)
         last = tail[-1] if tail else {}
         if tail and not (
             last.get("type") == "run_end" and last.get("status") in ("stopped", "completed")
         ):
             record_end(self.out_dir, "stopped", reason, elapsed_s=time.time() - self.t0)
-        return EXIT_OK
+        return exitcodes.OK
 
     # ---- one attempt ----------------------------------------------------------------------------
 
@@ -336,7 +259,7 @@ class Supervisor:
         if has_complete_checkpoint(self.cfg.train.output_dir):
             # Resume from this run's newest checkpoint, whatever train.resume said for the first start.
             return ["train.resume=auto"]
-        if self.cfg.train.resume in ("auto", "never") and tail_events(self.events_path):
+        if self.cfg.train.resume in ("auto", "never") and read_last_events(self.events_path):
             # No checkpoint yet: the trainer starts from step 0 and writes no resume event; mark the seam here.
             append_events(
                 self.out_dir,
@@ -430,24 +353,24 @@ class Supervisor:
             pass
 
     def _last_step(self) -> int:
-        tail = tail_events(self.events_path, 65_536)
+        tail = read_last_events(self.events_path, 65_536)
         return int(tail[-1].get("step") or 0) if tail else 0
 
     def _classify(self, code: int, hang: str | None, wrote: bool, pid: int) -> Outcome:
-        tail = tail_events(self.events_path, 65_536) if wrote else []
+        tail = read_last_events(self.events_path, 65_536) if wrote else []
         last = tail[-1] if tail else {}
         ended = last.get("type") == "run_end"
         if ended and last.get("status") in ("completed", "stopped"):
             self.log(f"trainer ended: {last.get('status')} at step {last.get('step')}")
-            return Outcome("done", str(last.get("reason")), EXIT_OK)
+            return Outcome("done", str(last.get("reason")), exitcodes.OK)
         if self.stop_signal:
             why = f"{self.stop_signal} received" + (f"; {hang}" if hang else "")
             if ended:  # it failed on its way out: that is the run's end
-                return Outcome("stopped", why, EXIT_FAILED)
+                return Outcome("stopped", why, exitcodes.FAILED)
             return Outcome("stopped", why, self._end_stopped(why))
         if hang:
             return Outcome("hang", hang)
-        if code == EXIT_BAD_INPUT and not wrote:
+        if code == exitcodes.BAD_INPUT and not wrote:
             return Outcome("bad_input", "see the trainer's error above")
         how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
         detail = f" ({last.get('reason')})" if ended and last.get("reason") else ""
@@ -458,13 +381,13 @@ class Supervisor:
 
 def supervise(cfg: Any, config_path: str, overrides: Sequence[str], opts: SuperviseOptions) -> int:
     """``syllo-train run --supervise``: take (or adopt) the lock, supervise, release; the exit code."""
-    from syllo_train.lock import LockError
+    from syllo_train.ops.lock import LockError
 
     problems = opts.problems(cfg.monitor.generation_timeout_s, cfg.monitor.stall_grace_s)
     if problems:
         for p in problems:
             print(f"syllo-train: error: {p}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     try:
         lock = RunLock.from_env(cfg) or RunLock.acquire(
             cfg, role="supervisor", config_path=config_path

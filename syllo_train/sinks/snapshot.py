@@ -1,8 +1,10 @@
 """The status snapshot: ``training_status.json``, the run's state in one small file.
 
 It is a fold of the event stream (``StatusSnapshot.apply``), so it always
-agrees with the last event, and it is replaced atomically (write a temp file
-in the same folder, rename over) so a reader never sees half a file.
+agrees with the last event; its derived values (gap, accuracies, percentages,
+ETA) follow the rules of syllo_train/derived.py, as the human log and the TUI
+do. It is replaced atomically (write a temp file in the same folder, rename
+over) so a reader never sees half a file.
 ``jq '{step, loss, val_loss, gap}' status/training_status.json`` answers.
 Pure: stdlib and orjson only.
 """
@@ -16,46 +18,15 @@ from typing import Any
 
 import orjson
 
-SNAPSHOT_NAME = "training_status.json"
+from syllo_train import derived
+from syllo_train.atomic import write_json_atomic
 
-#: The snapshot's own format version (independent of the event schema).
-SNAPSHOT_VERSION = 1
+#: Events worth an fsync of the snapshot: a person relies on these after a crash.
+DURABLE_ON = frozenset({"checkpoint", "run_end"})
 
-
-def write_json_atomic(path: str | os.PathLike[str], data: Any, *, fsync: bool = False) -> None:
-    """Write ``data`` as JSON to ``path`` so that readers see the old or the new file, never a mix.
-
-    ``fsync`` makes the new content durable before the rename; it costs a
-    disk flush, so it is used at checkpoints and at the end only.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    payload = orjson.dumps(
-        data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
-    )
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-        if fsync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    if fsync:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+#: The snapshot's own format version (independent of the event schema). 2: ``gap``
+#: is the latest eval's (derived.gap), no longer recomputed against each new loss.
+SNAPSHOT_VERSION = 2
 
 
 class StatusSnapshot:
@@ -93,6 +64,7 @@ class StatusSnapshot:
             "reason": None,
             "updated_at": None,
         }
+        self._eta: tuple[float | None, float | None] = (None, None)  # the latest log's (eta_s, ts)
 
     def apply(self, event: dict[str, Any]) -> None:
         """Fold one event into the snapshot."""
@@ -103,10 +75,11 @@ class StatusSnapshot:
         d["updated_at"] = event.get("ts", time.time())
         counters = event.get("counters")
         if isinstance(counters, dict):
+            view = derived.counters_view(counters)
             d["counters"] = counters
-            d["timeouts"] = counters.get("timeouts", d["timeouts"])
-            d["timeout_pct"] = counters.get("timeout_pct", d["timeout_pct"])
-            d["accuracy"] = counters.get("accuracy", d["accuracy"])
+            d["timeouts"] = view["timeouts"]
+            d["timeout_pct"] = view["timeout_pct"]
+            d["accuracy"] = view["accuracy"]
         if etype == "run_start":
             d["status"] = "training"
             d["model"] = event.get("model")
@@ -114,6 +87,7 @@ class StatusSnapshot:
             d["resumed_from"] = event.get("resumed_from")
             d["pid"] = event.get("pid", d["pid"])
         elif etype == "log":
+            self._eta = (event.get("eta_s"), event.get("ts"))
             for key in (
                 "total_steps",
                 "epoch",
@@ -122,7 +96,6 @@ class StatusSnapshot:
                 "grad_norm",
                 "steps_per_s",
                 "tokens_per_s",
-                "eta_s",
                 "elapsed_s",
                 "peak_mem_bytes",
             ):
@@ -138,8 +111,6 @@ class StatusSnapshot:
                     "match": None,
                     "loss": ex.get("loss"),
                 }
-            if d["loss"] is not None and d["val_loss"] is not None:
-                d["gap"] = d["val_loss"] - d["loss"]
         elif etype == "eval":
             d["val_loss"] = event.get("val_loss")
             d["gap"] = event.get("gap")
@@ -176,9 +147,11 @@ class StatusSnapshot:
         elif etype == "run_end":
             d["status"] = event.get("status")
             d["reason"] = event.get("reason")
-            d["eta_s"] = 0.0 if event.get("status") == "completed" else d["eta_s"]
         elif etype == "error":
             d["reason"] = f"{event.get('error_type')}: {event.get('message')}"
+        # The ETA as of this event: the latest log's, counted down (derived.eta_at).
+        eta_s, eta_ts = self._eta
+        d["eta_s"] = derived.eta_at(eta_s, eta_ts, str(d["status"]), float(d["updated_at"] or 0))
 
     def write(self, *, fsync: bool = False) -> bool:
         """Replace the snapshot file; returns False (never raises) when the disk refuses."""
@@ -187,6 +160,17 @@ class StatusSnapshot:
             return True
         except OSError:
             return False
+
+
+class SnapshotFile(StatusSnapshot):
+    """The snapshot as a sink: every event folded in and the file replaced at once."""
+
+    def apply(self, event: dict[str, Any]) -> None:
+        super().apply(event)
+        self.write(fsync=event.get("type") in DURABLE_ON)
+
+    def close(self) -> None:
+        pass
 
 
 def read_snapshot(path: str | os.PathLike[str]) -> dict[str, Any]:

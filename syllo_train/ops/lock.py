@@ -35,9 +35,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from syllo_train import exitcodes
+
 LOCK_NAME = "trainer.lock"
 LOCK_ENV = "SYLLO_LOCK"  # "owner:FD[,FD]" or "borrowed:FD[,FD]", set by syllo itself
-EXIT_BUSY = 3  # `syllo-train run` refused: another trainer holds the folder
 
 Notify = Callable[[str], None]
 
@@ -49,13 +50,13 @@ def _stderr(text: str) -> None:
 class LockError(RuntimeError):
     """The lock cannot be taken as asked (exit code in ``exit_code``)."""
 
-    exit_code = 2
+    exit_code = exitcodes.BAD_INPUT
 
 
 class LockBusy(LockError):
     """Another live process holds the folder's lock."""
 
-    exit_code = EXIT_BUSY
+    exit_code = exitcodes.BUSY
 
     def __init__(self, message: str, holder: dict[str, Any] | None) -> None:
         super().__init__(message)

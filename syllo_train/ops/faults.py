@@ -103,7 +103,7 @@ def _active() -> list[Fault]:
 
 
 def at_train_begin() -> None:
-    """Called by the monitor before the first step; fires a due ``slowstart`` fault."""
+    """Called before the first step (ops/callbacks.py); fires a due ``slowstart`` fault."""
     attempt = int(os.environ.get(ATTEMPT_ENV, "0") or 0)
     for fault in _active():
         if fault.kind == "slowstart" and not fault.fired and fault.due(fault.step, attempt):
@@ -112,7 +112,7 @@ def at_train_begin() -> None:
 
 
 def at_step_end(step: int) -> None:
-    """Called by the monitor at every step end; fires a due fault (no-op without SYLLO_FAULT)."""
+    """Called at every step end (ops/callbacks.py); fires a due fault (no-op without SYLLO_FAULT)."""
     faults = _active()
     if not faults:
         return

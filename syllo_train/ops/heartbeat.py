@@ -1,6 +1,6 @@
 """The trainer's heartbeat: a file in ``output.dir`` whose mtime says "still making progress".
 
-The monitor beats at every step end and between eval generations; the
+The trainer beats at every step end and between eval generations; the
 supervisor (and ``syllo-train status``) treat a heartbeat and an events file
 that both stand still for ``stall_timeout_s`` as a hung trainer. A beat is an
 ``os.utime`` at most once a second, so it costs nothing next to a step.

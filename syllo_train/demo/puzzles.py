@@ -16,7 +16,7 @@ order) and the unused ones (in tile order)::
 
     {"solutions":[...],"inventory":{"used":["pro","fes","sor"],"unused":["ka"]}}
 
-Levels (``LEVELS``; ranges are inclusive, words come from ``syllo_train.wordlist``):
+Levels (``LEVELS``; ranges are inclusive, words come from ``syllo_train.demo.wordlist``):
 
 ``tiny``
     1 word of exactly 2 syllables, no red herrings, drawn from the 48 shortest
@@ -46,7 +46,7 @@ Records are chat-form JSON objects::
 
 (no system message when ``system_prompt`` is None or empty).
 
-Command line (``syllo-train data syllo ...`` or ``python -m syllo_train.puzzles``)::
+Command line (``syllo-train data syllo ...`` or ``python -m syllo_train.demo.puzzles``)::
 
     syllo-train data syllo --n 20000 --level easy --seed 0 \\
         [--inventory] [--val-fraction 0.05 [--val-out VAL.jsonl]] OUT.jsonl
@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from syllo_train.wordlist import ALL_SYLLABLES, BY_DEFINITION, WORDS, Word
+from syllo_train.demo.wordlist import ALL_SYLLABLES, BY_DEFINITION, WORDS, Word
 
 #: The default system message: short, because the tiny demo model has a small context.
 SYSTEM_PROMPT = "Solve the SYLLO puzzle. Reply with one line of JSON."

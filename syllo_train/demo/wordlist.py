@@ -471,7 +471,9 @@ def _parse(raw: str) -> tuple[Word, ...]:
         elif word in definition.lower():
             problem = f"definition gives away the word {word!r}"
         if problem:
-            raise ValueError(f"syllo_train/wordlist.py _RAW line {lineno}: {problem}: {line!r}")
+            raise ValueError(
+                f"syllo_train/demo/wordlist.py _RAW line {lineno}: {problem}: {line!r}"
+            )
         seen_words.add(word)
         seen_definitions.add(definition)
         words.append(Word(word, syllables, definition))

@@ -1,0 +1,128 @@
+"""The values every reader derives from the event stream, each defined once.
+
+The status snapshot (sinks/snapshot.py), the human log (sinks/humanlog.py),
+``syllo-train status`` (ops/commands.py) and the TUI (syllo_tui/state.py) all
+show a gap, accuracies, percentages, an ETA and whether a run is stale. Each
+is computed here, so they cannot disagree:
+
+* **gap**: an eval's ``val_loss − train_loss`` (the train loss of the latest
+  ``log`` at that eval). It changes only at an eval: a later ``log`` moves
+  ``loss``, not the gap.
+* **accuracy**: an eval round's matches ÷ samples; the **running accuracy**
+  and the **timeout percentage** are the cumulative counters' (matches ÷
+  generations, timeouts ÷ generations), the writer's own values when they are
+  well-typed, else computed the same way.
+* **ETA**: the latest ``log``'s ``eta_s``, counting down from that event while
+  the run trains; 0 once completed.
+* **stale**: a run that says it trains but has been silent for longer than
+  ``stale_threshold``: the reader's own patience, or 1.25 × the longest
+  silence a healthy run can have (an eval round generates without writing an
+  event: ``generation.worst_case_round_s``). ``status`` also sees the
+  heartbeat; the TUI sees only events.
+
+Pure: stdlib only (generation.py's rule is imported lazily-safe: that module
+imports no torch at import time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from syllo_train.generation import DEFAULT_GRACE_S, worst_case_round_s
+
+COUNTER_INTS = (
+    "generations",
+    "timeouts",
+    "stalls",
+    "evals",
+    "matches",
+    "checkpoints",
+    "dropped_events",
+)
+
+#: Silence after which the TUI shows a training run as stale (it sees events only;
+#: a log every few seconds is normal).
+SHOW_STALE_AFTER_S = 120.0
+#: Silence after which ``syllo-train status`` calls an unsupervised trainer hung
+#: (it also sees the heartbeat, beaten every step).
+HUNG_AFTER_S = 600.0
+
+
+def gap(val_loss: float | None, train_loss: float | None) -> float | None:
+    """The train/val gap of an eval: ``val_loss − train_loss``; None if either is unknown."""
+    if val_loss is None or train_loss is None:
+        return None
+    return val_loss - train_loss
+
+
+def timeout_pct(timeouts: int, generations: int) -> float:
+    """Timeouts as a percentage of generations, two decimals; 0 before any generation."""
+    return round(100.0 * timeouts / generations, 2) if generations else 0.0
+
+
+def accuracy(matches: int, generations: int) -> float | None:
+    """Matches ÷ generations, four decimals; None before any generation."""
+    return round(matches / generations, 4) if generations else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def counters_view(counters: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's ``counters`` well-typed: the integer counts, and the two derived values.
+
+    A count that is missing or not an integer reads 0. ``timeout_pct`` and
+    ``accuracy`` are the writer's own when they are numbers, else computed here.
+    """
+    out: dict[str, Any] = {}
+    for name in COUNTER_INTS:
+        value = counters.get(name)
+        out[name] = value if isinstance(value, int) and not isinstance(value, bool) else 0
+    pct = _number(counters.get("timeout_pct"))
+    out["timeout_pct"] = (
+        pct if pct is not None else timeout_pct(out["timeouts"], out["generations"])
+    )
+    acc = _number(counters.get("accuracy"))
+    out["accuracy"] = acc if acc is not None else accuracy(out["matches"], out["generations"])
+    return out
+
+
+def eta_at(eta_s: float | None, eta_ts: float | None, status: str, now: float) -> float | None:
+    """Time left at ``now``: the latest log's ETA counting down while training, 0 when completed."""
+    if status == "completed":
+        return 0.0
+    if eta_s is None or status != "training":
+        return None
+    if eta_ts is None:
+        return eta_s
+    return max(0.0, eta_s - max(0.0, now - eta_ts))
+
+
+def quiet_eval_s(config: Mapping[str, Any] | None) -> float:
+    """The longest a healthy run can be silent in an eval round, from ``run_start.config``."""
+    monitor = config.get("monitor") if isinstance(config, Mapping) else None
+    if not isinstance(monitor, Mapping):
+        return 0.0
+    samples = _number(monitor.get("eval_samples"))
+    timeout = _number(monitor.get("generation_timeout_s"))
+    if samples is None or timeout is None or samples <= 0 or timeout <= 0:
+        return 0.0
+    budget = _number(monitor.get("eval_timeout_s")) or 0.0
+    grace = _number(monitor.get("stall_grace_s"))
+    return worst_case_round_s(
+        int(samples), timeout, max(0.0, budget), DEFAULT_GRACE_S if grace is None else grace
+    )
+
+
+def stale_threshold(stale_after_s: float, quiet_s: float = 0.0) -> float:
+    """Silence after which a training run is stale: the reader's patience, or a whole eval's worth."""
+    return max(stale_after_s, 1.25 * quiet_s)
+
+
+def is_stale(status: str | None, last_activity: float | None, now: float, threshold: float) -> bool:
+    """A run that says it trains but has been silent (no event, no beat) past ``threshold``."""
+    return status == "training" and last_activity is not None and now - last_activity > threshold
