@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from syllo_train import __version__, exitcodes
+from syllo_train.inert import print_inert
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -184,7 +185,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     try:
         return load_config(args.config, args.overrides)
     except ConfigError as exc:
-        print(f"syllo-train: error: {exc}", file=sys.stderr)
+        print_inert(f"syllo-train: error: {exc}")
         return None
 
 
@@ -194,10 +195,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exitcodes.BAD_INPUT
     if (args.detach or args.supervise) and "LOCAL_RANK" in os.environ:
         # Under torchrun each rank would start its own supervisor and trainer.
-        print(
+        print_inert(
             "syllo-train: error: --detach/--supervise cannot run under torchrun or accelerate; "
-            "use the launcher's own restarts (torchrun --max-restarts), see docs/distributed.md",
-            file=sys.stderr,
+            "use the launcher's own restarts (torchrun --max-restarts), see docs/distributed.md"
         )
         return exitcodes.BAD_INPUT
     if args.detach or args.supervise:

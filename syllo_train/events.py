@@ -13,6 +13,7 @@ in step.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -293,6 +294,24 @@ def validate_event(event: Any) -> list[str]:
     return problems
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(obj: Any) -> Any:
+    """``obj`` with every lone surrogate in its strings written as the text ``\\udXXX``.
+
+    UTF-8 cannot encode one, and orjson refuses it; it comes from a file name
+    that is not UTF-8 (os.fsdecode's surrogateescape) or an exception's message.
+    """
+    if isinstance(obj, str):
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", obj)
+    if isinstance(obj, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [without_surrogates(v) for v in obj]
+    return obj
+
+
 def encode_event(event: Mapping[str, Any]) -> bytes:
     """Serialize one event as a single NDJSON line (with the trailing newline)."""
     # OPT_SERIALIZE_NUMPY lets callers hand over numpy scalars; non-str keys are
@@ -392,7 +411,12 @@ class EventWriter:
         """Build, write and return one event. Never raises on I/O errors."""
         with self._lock:
             event = self.build(etype, step, **fields_)
-            self._write(encode_event(event))
+            try:
+                line = encode_event(event)
+            except TypeError:  # a lone surrogate somewhere (rare: looked for only then)
+                event = without_surrogates(event)
+                line = encode_event(event)
+            self._write(line)
             return event
 
     def _write(self, line: bytes) -> None:

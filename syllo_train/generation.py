@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from syllo_train.inert import print_inert
 
 #: Default time a forward pass may run past its generation's limit before the
 #: watchdog reports a stall (config key ``monitor.stall_grace_s``).
@@ -204,8 +205,9 @@ class StallWatchdog:
                 try:
                     self.on_stall(info)
                 except Exception:
-                    print(f"syllo: StallWatchdog on_stall failed for {info}:", file=sys.stderr)
-                    traceback.print_exc(file=sys.stderr)
+                    print_inert(
+                        f"syllo: StallWatchdog on_stall failed for {info}:\n{traceback.format_exc()}"
+                    )
                 finally:
                     w.reported.set()
 

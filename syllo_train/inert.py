@@ -21,6 +21,8 @@ Pure: stdlib only.
 from __future__ import annotations
 
 import re
+import sys
+from typing import TextIO
 
 _C0_PICTURES = {c: chr(0x2400 + c) for c in range(0x20)}  # ␀ … ␟; ESC is ␛
 _KEEP = {0x09, 0x0A}  # tab and newline are layout, not control
@@ -49,3 +51,8 @@ def _stand_in(ch: str) -> str:
 def inert(text: str) -> str:
     """``text`` with every control, bidi and lone-surrogate character replaced by a visible stand-in."""
     return _UNSAFE.sub(lambda m: _stand_in(m.group()), text)
+
+
+def print_inert(text: str, file: TextIO | None = None) -> None:
+    """Print a message (stderr by default) that may quote untrusted text: a path, a record, an exception."""
+    print(inert(text), file=sys.stderr if file is None else file, flush=True)

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from syllo_train import exitcodes
 from syllo_train.config import Config
 from syllo_train.events import Counters
-from syllo_train.inert import inert
+from syllo_train.inert import print_inert
 from syllo_train.prepare import REFUSALS, InputError, Prepared, check_folders, prepare
 
 
@@ -88,12 +88,12 @@ def run(cfg: Config, *, echo: TextIO | None = sys.stdout, config_path: str | Non
         # Before the lock creates them: an unusable folder is refused naming its key.
         check_folders(cfg)
     except InputError as exc:
-        print(f"syllo-train: error: {exc}", file=sys.stderr)
+        print_inert(f"syllo-train: error: {exc}")
         return exitcodes.BAD_INPUT
     try:
         lock = RunLock.for_run(cfg, config_path=config_path)
     except LockError as exc:
-        print(f"syllo-train: error: {exc}", file=sys.stderr)
+        print_inert(f"syllo-train: error: {exc}")
         return exc.exit_code
     try:
         return _run_locked(cfg, echo=echo)
@@ -106,7 +106,7 @@ def _run_locked(cfg: Config, *, echo: TextIO | None) -> int:
     try:
         prepared = prepare(cfg)
     except REFUSALS as exc:
-        print(f"syllo-train: error: {exc}", file=sys.stderr)
+        print_inert(f"syllo-train: error: {exc}")
         return exitcodes.BAD_INPUT
     return _train(cfg, prepared, echo=echo, t_start=t_start)
 
@@ -317,7 +317,7 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
         reason = f"{type(exc).__name__}: {exc}"
         # Exception text can carry terminal escapes (torch's own bold markers, or
         # model output quoted in a message): printed inert, like the human log.
-        print(f"syllo-train: training failed: {inert(reason)}", file=sys.stderr)
+        print_inert(f"syllo-train: training failed: {reason}")
         return exitcodes.FAILED
     finally:
         signals.restore()

@@ -15,6 +15,7 @@ from typing import Any
 
 from syllo_train import exitcodes
 from syllo_train.config import Config
+from syllo_train.inert import print_inert
 from syllo_train.sinks.humanlog import describe_tokenization
 
 
@@ -22,14 +23,15 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
     """Print what was checked (to ``out``, default stdout); return 0 when ``run`` would start, else 2."""
     # Looked up now, not at import: stdout may have been replaced since (redirects, capture).
     out = sys.stdout if out is None else out
+    say = print_inert  # paths and records quoted in these lines are shown inert
     from syllo_train.config import check_trainer_args
     from syllo_train.prepare import REFUSALS, NotHere, check_folders, check_records, prepare
 
     try:
         check_trainer_args(cfg)
-        print(
+        say(
             f"config: ok ({cfg.train.max_steps} steps, batch {cfg.train.batch_size}, model {cfg.model.name_or_path})",
-            file=out,
+            out,
         )
         if not check_data:
             return exitcodes.OK
@@ -37,38 +39,38 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
         try:
             p = prepare(cfg, load_weights=False)
         except NotHere:
-            print(
+            say(
                 f"tokenizer: {cfg.model.name_or_path} is not on this machine; "
                 "records checked without their token lengths, resume plan not checked",
-                file=out,
+                out,
             )
             for line in check_records(cfg):
-                print(line, file=out)
+                say(line, out)
             return exitcodes.OK
         for note in p.notes:
-            print(note, file=out)
+            say(note, out)
         data = p.data
         for line in data.summaries:
-            print(line, file=out)
-        print(
+            say(line, out)
+        say(
             f"data: {len(data.train)} train / {len(data.val)} val examples ok "
             f"({len(data.skipped)} skipped), template {data.encoder.name}, "
             f"{len(data.eval_prompt_ids)} eval prompts",
-            file=out,
+            out,
         )
-        print(f"tokenization: {describe_tokenization(data.encoder.facts.as_dict())}", file=out)
+        say(f"tokenization: {describe_tokenization(data.encoder.facts.as_dict())}", out)
         longest = max(len(item.input_ids) for item in data.train.items)
-        print(
+        say(
             f"tokens: longest train example {longest} of data.max_length = {cfg.data.max_length}",
-            file=out,
+            out,
         )
         resume = (
             f"resumes from {p.plan.checkpoint} (step {p.plan.step})"
             if p.plan.checkpoint
             else "starts fresh"
         )
-        print(f"resume: {resume}", file=out)
+        say(f"resume: {resume}", out)
     except REFUSALS as exc:
-        print(f"syllo-train: error: {exc}", file=sys.stderr)
+        print_inert(f"syllo-train: error: {exc}")
         return exitcodes.BAD_INPUT
     return exitcodes.OK

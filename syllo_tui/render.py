@@ -12,45 +12,11 @@ too.
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime, tzinfo
 
+from syllo_train.inert import inert  # the one inert-text function: untrusted text shown here
 from syllo_train.matching import THINK_BLOCK, THINK_CLOSE
 from syllo_tui.state import ExampleView, LogEntry, RunState, Series
-
-_C0_PICTURES = {c: chr(0x2400 + c) for c in range(0x20)}  # ␀ … ␟; ESC is ␛
-_KEEP = {0x09, 0x0A}  # tab and newline are layout, not control
-# Bidi embeddings/overrides/isolates can reorder what is shown ("Trojan source").
-_BIDI = {0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
-
-
-def _escape_char(ch: str) -> str:
-    code = ord(ch)
-    if code < 0x20:
-        return _C0_PICTURES[code]
-    if code == 0x7F:
-        return "␡"
-    return f"\\u{code:04x}" if code > 0xFF else f"\\x{code:02x}"
-
-
-_UNSAFE = re.compile(
-    "["
-    + "".join(f"\\x{c:02x}" for c in range(0x20) if c not in _KEEP)
-    + "\\x7f-\\x9f"
-    + "".join(f"\\u{c:04x}" for c in sorted(_BIDI))
-    + "]"
-)
-
-
-def inert(text: str) -> str:
-    """Make untrusted text safe to show: control characters become visible symbols.
-
-    ``ESC`` becomes ``␛``, ``BEL`` ``␇``, ``CR`` ``␍``, C1 controls ``\\x9b`` and
-    bidi controls ``\\u202e``, so no escape sequence reaches the terminal. Markup
-    is a separate matter: put the result in a Text object, never in markup.
-    """
-    return _UNSAFE.sub(lambda m: _escape_char(m.group()), text)
-
 
 _THINK = THINK_BLOCK  # the one think rule (syllo_train.matching)
 

@@ -231,3 +231,18 @@ def test_a_schema_v1_file_still_opens() -> None:
         assert validate_event(event) == [], event["type"]
         state.apply(event)
     assert list(state.warnings) == [] and state.applied == len(v1)
+
+
+def test_a_lone_surrogate_in_a_text_is_written_as_its_escape(tmp_path: Path) -> None:
+    """A path from a non-UTF-8 file name, an exception message: text UTF-8 cannot encode.
+
+    The writer must not raise (the error event would be lost and the run's end
+    with it): such a character is written as the visible text ``\\ud800``.
+    """
+    path = tmp_path / "e.jsonl"
+    w = EventWriter(path, "r")
+    ev = w.emit("error", 3, error_type="OSError", message="bad name a\udcffb", traceback=None)
+    assert ev["message"] == "bad name a\\udcffb"
+    (line,) = path.read_bytes().splitlines()
+    assert events.decode_event(line)["message"] == "bad name a\\udcffb"
+    assert w.dropped == 0

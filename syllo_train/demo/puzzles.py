@@ -61,7 +61,6 @@ import json
 import os
 import random
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -69,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from syllo_train.demo.wordlist import ALL_SYLLABLES, BY_DEFINITION, WORDS, Word
+from syllo_train.inert import print_inert
 
 #: The default system message: short, because the tiny demo model has a small context.
 SYSTEM_PROMPT = "Solve the SYLLO puzzle. Reply with one line of JSON."
@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         if val:
             write_jsonl(val, val_out)
     except OSError as e:
-        print(f"syllo-train data syllo: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+        print_inert(f"syllo-train data syllo: cannot write {e.filename}: {e.strerror}")
         return 1
 
     def prompt(r: Mapping[str, Any]) -> str:

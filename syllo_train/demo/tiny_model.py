@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from syllo_train.inert import print_inert
+
 PAD, BOS, EOS = "<|pad|>", "<|bos|>", "<|eos|>"
 
 #: Model sizes. ``tiny`` trains at tens of steps/s on 2 CPU cores; ``small``
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for path in args.data:
         if not Path(path).is_file():
-            print(f"syllo-train model tiny: --data {path}: no such file", file=sys.stderr)
+            print_inert(f"syllo-train model tiny: --data {path}: no such file")
             return 2
     out = build_tiny_model(
         texts_from_jsonl(args.data),

@@ -27,6 +27,7 @@ from typing import Any
 
 from syllo_train import exitcodes
 from syllo_train.events import EVENTS_FILE, SNAPSHOT_FILE, read_last_events
+from syllo_train.inert import print_inert
 from syllo_train.ops.heartbeat import beaten_since, last_beat
 from syllo_train.ops.lock import LockError, RunLock, describe, lock_held, pid_alive, read_lock
 from syllo_train.ops.supervisor import SuperviseOptions
@@ -39,8 +40,13 @@ OUT_NAME = "trainer.out"  # the detached supervisor's (and trainer's) stdout and
 DEFAULT_STALE_AFTER_S = 600.0  # an unsupervised trainer silent this long is called stale
 
 
+def _say(text: str) -> None:
+    """A line on stdout; it may quote a path or a run's reason, so it is shown inert."""
+    print_inert(text, sys.stdout)
+
+
 def _err(text: str) -> None:
-    print(f"syllo-train: {text}", file=sys.stderr)
+    print_inert(f"syllo-train: {text}")
 
 
 def resolve_folder(target: str | os.PathLike[str]) -> Path:
@@ -148,7 +154,7 @@ def detach(
             _err(
                 f"error: the background supervisor exited at once (code {code}); its output ({out_path}):"
             )
-            print(_tail_text(out_path), file=sys.stderr)
+            print_inert(_tail_text(out_path))
             return code or exitcodes.FAILED
         info = read_lock(out_dir) or {}
         if info.get("pid") == child.pid:  # the supervisor has adopted the lock
@@ -163,7 +169,7 @@ def detach(
     # Popen from warning that a child was left running.
     child.returncode = 0
     d = str(out_dir)
-    print(
+    _say(
         f"syllo-train: started in the background: supervisor pid {child.pid} "
         f"(restarts up to {opts.max_restarts}, stall timeout {opts.stall_timeout_s:g} s)\n"
         f"  output  {d}/ (events.jsonl, training_status.json, train.log; supervisor output in {out_path})\n"
@@ -218,7 +224,7 @@ def stop(
         return exitcodes.FAILED
     os.kill(pid, signal.SIGTERM)
     who = "supervisor" if pid == info.get("pid") and info.get("role") == "supervisor" else "trainer"
-    print(
+    _say(
         f"syllo-train: sent SIGTERM to the {who} (pid {pid}): it finishes the current step, saves a checkpoint "
         "and stops"
     )
@@ -230,7 +236,7 @@ def stop(
         )
         return exitcodes.FAILED
     snap = _read_snap(folder) or {}
-    print(
+    _say(
         f"syllo-train: stopped: status {snap.get('status')} at step {snap.get('step')}, "
         f"last checkpoint {(snap.get('last_checkpoint') or {}).get('path')}"
     )
@@ -246,7 +252,7 @@ def _nothing_to_stop(folder: Path) -> int:
             "lock (it died without writing run_end); `syllo-train run` resumes it from its last checkpoint"
         )
         return exitcodes.STALE
-    print(
+    _say(
         f"syllo-train: nothing to stop in {folder}: no trainer is running (last status: {status or 'none'})"
     )
     return 0
@@ -297,7 +303,9 @@ def _stop_now(folder: Path, info: dict[str, Any], *, timeout_s: float) -> int:
         elapsed = time.time() - started if isinstance(started, (int, float)) else 0.0
         record_end(folder, "stopped", reason, elapsed_s=elapsed)
     _clean_stale_locks(info, folder)
-    print(f"syllo-train: {reason}; run_end stopped recorded in {folder / EVENTS_FILE}")
+    print_inert(
+        f"syllo-train: {reason}; run_end stopped recorded in {folder / EVENTS_FILE}", sys.stdout
+    )
     return 0
 
 
@@ -458,5 +466,5 @@ def status(target: str | os.PathLike[str], *, stale_after_s: float | None = None
     if folder is None:
         return exitcodes.BAD_INPUT
     code, state, notes = assess(folder, stale_after_s=stale_after_s)
-    print(summary(folder, code, state, notes))
+    print_inert(summary(folder, code, state, notes), sys.stdout)  # quotes untrusted reasons
     return code

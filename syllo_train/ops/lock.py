@@ -29,13 +29,13 @@ import fcntl
 import json
 import os
 import socket
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from syllo_train import exitcodes
+from syllo_train.inert import print_inert
 
 LOCK_NAME = "trainer.lock"
 LOCK_ENV = "SYLLO_LOCK"  # "owner:FD[,FD]" or "borrowed:FD[,FD]", set by syllo itself
@@ -44,7 +44,7 @@ Notify = Callable[[str], None]
 
 
 def _stderr(text: str) -> None:
-    print(f"syllo-train: {text}", file=sys.stderr)
+    print_inert(f"syllo-train: {text}")
 
 
 class LockError(RuntimeError):

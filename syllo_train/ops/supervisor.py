@@ -38,6 +38,7 @@ from typing import Any
 from syllo_train import exitcodes
 from syllo_train.checkpoints import list_checkpoints, read_marker
 from syllo_train.events import EVENTS_FILE, read_last_events
+from syllo_train.inert import print_inert
 from syllo_train.ops.faults import ATTEMPT_ENV
 from syllo_train.ops.heartbeat import HEARTBEAT_NAME, beaten_since
 from syllo_train.ops.lock import RunLock
@@ -124,7 +125,7 @@ class Supervisor:
         self.t0 = time.time()
 
     def log(self, text: str) -> None:
-        print(f"syllo-train supervisor: {text}", file=sys.stderr, flush=True)
+        print_inert(f"syllo-train supervisor: {text}")
 
     # ---- signals --------------------------------------------------------------------------------
 
@@ -386,14 +387,14 @@ def supervise(cfg: Any, config_path: str, overrides: Sequence[str], opts: Superv
     problems = opts.problems(cfg.monitor.generation_timeout_s, cfg.monitor.stall_grace_s)
     if problems:
         for p in problems:
-            print(f"syllo-train: error: {p}", file=sys.stderr)
+            print_inert(f"syllo-train: error: {p}")
         return exitcodes.BAD_INPUT
     try:
         lock = RunLock.from_env(cfg) or RunLock.acquire(
             cfg, role="supervisor", config_path=config_path
         )
     except LockError as exc:
-        print(f"syllo-train: error: {exc}", file=sys.stderr)
+        print_inert(f"syllo-train: error: {exc}")
         return exc.exit_code
     with lock:
         return Supervisor(cfg, config_path, overrides, lock, opts).run()

@@ -15,7 +15,6 @@ and counters, so there is one writer of the contract.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from syllo_train.events import (
     EventWriter,
     read_last_events,
 )
+from syllo_train.inert import print_inert
 from syllo_train.sinks import Sink
 from syllo_train.sinks.humanlog import HumanLog
 from syllo_train.sinks.snapshot import DURABLE_ON, SnapshotFile, read_snapshot
@@ -76,7 +76,7 @@ class Reporter:
             pass
         except (OSError, ValueError) as exc:
             # A damaged snapshot is rebuilt from the events to come; say so rather than hide it.
-            print(f"syllo-train: {exc}; rewriting it", file=sys.stderr)
+            print_inert(f"syllo-train: {exc}; rewriting it")
         return reporter
 
     @property

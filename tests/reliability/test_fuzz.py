@@ -37,8 +37,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syllo_train import config as config_mod
 from syllo_train.config import SECTIONS, ConfigError, load_config
+from syllo_train.config import schema as config_mod
 from syllo_train.data import DataError
 from syllo_train.data.encode import Encoder, encode_examples
 from syllo_train.data.records import load_examples
