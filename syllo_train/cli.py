@@ -49,12 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(validate)
     validate.add_argument("--no-data", action="store_true", help="check the config only")
 
-    data = sub.add_parser("data", help="generate training data")
-    data.add_argument("kind", choices=["syllo"], help="the data generator (syllo: SYLLO puzzles)")
+    data = sub.add_parser("data", help="generate training data, or convert a dataset to chat JSONL")
+    data.add_argument(
+        "kind",
+        choices=["syllo", "convert"],
+        help="syllo: generate SYLLO puzzles; convert: write any data source as chat JSONL",
+    )
     data.add_argument(
         "args",
         nargs=argparse.REMAINDER,
-        help="the generator's own options (see: syllo-train data syllo --help)",
+        help="the command's own options (see: syllo-train data syllo --help, data convert --help)",
     )
 
     model = sub.add_parser("model", help="build a small model locally")
@@ -234,6 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "validate":
         return cmd_validate(args)
+    if args.command == "data" and args.kind == "convert":
+        from syllo_train.data import convert
+
+        return convert.main(list(args.args))
     if args.command == "data":
         from syllo_train.demo import puzzles
 

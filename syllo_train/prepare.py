@@ -29,7 +29,9 @@ from syllo_train.data import DataError
 from syllo_train.data.encode import ENCODING_VERSION, EncodedSet, Encoder, encode_examples
 from syllo_train.data.records import (
     data_fingerprint,
-    load_examples,
+    data_specs,
+    load_source,
+    read_options,
     seeded_subset,
     split_train_val,
 )
@@ -48,6 +50,8 @@ class PreparedData:
     eval_prompt_ids: list[int]
     skipped: list[tuple[str, str]]
     fingerprint: str
+    sources: list[dict[str, Any]]  # each source read: type, forms, counts (run_start.data_sources)
+    summaries: list[str]  # the same, one line each, for train.log and validate
 
 
 def check_writable(folder: str | Path, key: str) -> Path:
@@ -120,16 +124,13 @@ def prepare_data(cfg: Config, tokenizer: Any) -> PreparedData:
     """Load, validate, split and tokenize; everything the run needs from the data files."""
     d = cfg.data
     on_bad = d.on_bad_record
-    train_rep = load_examples(d.train, on_bad=on_bad, system_prompt=d.system_prompt)
-    skipped = list(train_rep.skipped)
-    files = [d.train]
+    options = read_options(d)
+    reports = [load_source(spec, options) for spec in data_specs(d)]
+    skipped = [bad for rep in reports for bad in rep.skipped]
     if d.val:
-        val_rep = load_examples(d.val, on_bad=on_bad, system_prompt=d.system_prompt)
-        skipped += val_rep.skipped
-        train_ex, val_ex = train_rep.examples, val_rep.examples
-        files.append(d.val)
+        train_ex, val_ex = reports[0].examples, reports[1].examples
     else:
-        train_ex, val_ex = split_train_val(train_rep.examples, d.val_fraction, d.split_seed)
+        train_ex, val_ex = split_train_val(reports[0].examples, d.val_fraction, d.split_seed)
     encoder = Encoder(
         tokenizer,
         template=d.template,
@@ -151,7 +152,15 @@ def prepare_data(cfg: Config, tokenizer: Any) -> PreparedData:
         else []
     )
     return PreparedData(
-        encoder, train, val, val_loss_ids, eval_prompt_ids, skipped, data_fingerprint(files)
+        encoder,
+        train,
+        val,
+        val_loss_ids,
+        eval_prompt_ids,
+        skipped,
+        data_fingerprint([rep.source for rep in reports if rep.source]),
+        [rep.describe() for rep in reports],
+        [rep.summary() for rep in reports],
     )
 
 
@@ -337,12 +346,7 @@ def _check_same_start(cfg: Config, args: Any, plan: ResumePlan) -> None:
 REFUSALS: tuple[type[Exception], ...] = (InputError, ConfigError, DataError, ResumeError)
 
 
-def check_records(cfg: Config) -> list[tuple[str, int, int]]:
-    """Without a tokenizer: load every data file's records; (key, good records, skipped)."""
-    d = cfg.data
-    out = []
-    for key, path in (("data.train", d.train), ("data.val", d.val)):
-        if path:
-            rep = load_examples(path, on_bad=d.on_bad_record, system_prompt=d.system_prompt)
-            out.append((f"{key}: {path}", len(rep.examples), len(rep.skipped)))
-    return out
+def check_records(cfg: Config) -> list[str]:
+    """Without a tokenizer: read every source's records; one summary line each."""
+    options = read_options(cfg.data)
+    return [load_source(spec, options).summary() for spec in data_specs(cfg.data)]

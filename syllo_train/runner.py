@@ -223,6 +223,8 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
     reporter = Reporter(
         cfg.output.dir, max_text_chars=cfg.monitor.max_text_chars, echo=echo, enabled=is_main
     )
+    for line in p.data.summaries:
+        reporter.note(line)
     for line in p.plan.skipped:
         reporter.note(f"⚠️ {line}")
     if p.data.skipped:
@@ -296,6 +298,7 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
             template=p.data.encoder.name,
             tokenization=p.data.encoder.facts.as_dict(),
             skipped_records=len(p.data.skipped),
+            data_sources=p.data.sources,
             fingerprint=p.fingerprint.as_dict(),
         )
         if p.plan.checkpoint is not None:

@@ -44,12 +44,14 @@ def validate(cfg: Config, *, check_data: bool = True, out: Any = None) -> int:
                 "records checked without their token lengths, resume plan not checked",
                 out,
             )
-            for where, good, skipped in check_records(cfg):
-                say(f"{where}: {good} records ok, {skipped} skipped", out)
+            for line in check_records(cfg):
+                say(line, out)
             return exitcodes.OK
         for note in p.notes:
             say(note, out)
         data = p.data
+        for line in data.summaries:
+            say(line, out)
         say(
             f"data: {len(data.train)} train / {len(data.val)} val examples ok "
             f"({len(data.skipped)} skipped), template {data.encoder.name}, "

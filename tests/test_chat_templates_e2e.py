@@ -17,6 +17,7 @@ from typing import Any
 
 import _families as F
 import pytest
+from _reference import reference_loss
 
 from syllo_train.events import validate_event
 from syllo_train.matching import answer_part
@@ -73,34 +74,6 @@ def _events(cwd: Path) -> list[dict[str, Any]]:
     return events
 
 
-def _reference_loss(
-    model_dir: Path, family: str, messages: list[dict[str, str]]
-) -> tuple[float, int, int]:
-    """(mean loss over the trained tokens, prompt tokens, final answer's tokens), outside syllo."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32").eval()
-    ids = tok.apply_chat_template(messages, tokenize=True)["input_ids"]
-    eot = tok.convert_tokens_to_ids(END_OF_TURN[family])
-    trained: list[int] = []
-    start = 0
-    for k, m in enumerate(messages):
-        if m["role"] != "assistant":
-            continue
-        prompt = tok.apply_chat_template(messages[:k], add_generation_prompt=True, tokenize=True)
-        start = len(prompt["input_ids"])
-        assert ids[:start] == prompt["input_ids"]
-        end = ids.index(eot, start) + 1
-        trained += range(start, end)
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([ids])).logits[0].double()
-    positions = torch.tensor(trained)
-    loss = torch.nn.functional.cross_entropy(logits[positions - 1], torch.tensor(ids)[positions])
-    return float(loss), start, trained[-1] - start + 1
-
-
 @pytest.mark.parametrize(
     "family", ["bos_twice", "metaspace", "no_system", "empty_think", "markers"]
 )
@@ -133,8 +106,8 @@ def test_example_loss_is_the_loss_of_the_rendered_conversation(
     assert len(logs) == 4
     for e in logs:
         ex = e["example"]
-        loss, prompt_tokens, golden_tokens = _reference_loss(
-            model_dir, family, BY_PROMPT[ex["prompt"]]
+        loss, prompt_tokens, golden_tokens = reference_loss(
+            model_dir, END_OF_TURN[family], BY_PROMPT[ex["prompt"]]
         )
         assert (ex["prompt_tokens"], ex["golden_tokens"]) == (prompt_tokens, golden_tokens), e
         assert ex["loss"] == pytest.approx(loss, abs=LOSS_TOL), f"log@{e['step']}"

@@ -1,11 +1,12 @@
-"""`syllo-train --help` and config loading must not pay for torch/transformers."""
+"""`syllo-train --help` and config loading must not pay for torch/transformers/datasets."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
-HEAVY = ("torch", "transformers", "textual")
+HEAVY = ("torch", "transformers", "textual", "datasets", "pyarrow")
 
 PROBE = """
 import sys
@@ -33,6 +34,20 @@ def _loaded(argv: list[str]) -> list[str]:
 def test_help_imports_no_heavy_module() -> None:
     assert _loaded(["--help"]) == []
     assert _loaded(["run", "--help"]) == []
+    assert _loaded(["data", "convert", "--help"]) == []
+
+
+def test_the_probe_sees_datasets_where_a_command_needs_it(tmp_path: Path) -> None:
+    """The check can fail: converting a Parquet file does import datasets (and only then)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pylist([{"prompt": "p", "completion": "c"}]), src)
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text('{"prompt": "p", "completion": "c"}\n', encoding="utf-8")
+    assert "datasets" in _loaded(["data", "convert", str(src), str(tmp_path / "a.jsonl")])
+    assert _loaded(["data", "convert", str(jsonl), str(tmp_path / "b.jsonl")]) == []
 
 
 def test_python_dash_m_entry_point_matches_console_script() -> None:

@@ -790,3 +790,43 @@ def test_docs_list_every_owned_trainer_arg() -> None:
     section = text.split("## `[trainer_args]`", 1)[1].split("\n## ", 1)[0]
     for key in TRAINER_ARGS_OWNED:
         assert f"`{key}`" in section, key
+
+
+def test_data_columns_and_roles_are_checked_with_their_key(tmp_path: Path) -> None:
+    ok = _load(
+        tmp_path,
+        BASE + 'columns = {instruction = "question"}\nroles = {bot = "assistant"}\n',
+    )
+    assert ok.data.columns == {"instruction": "question"} and ok.data.roles == {"bot": "assistant"}
+    for text, needles in (
+        (
+            'columns = {instrution = "q"}',
+            ["data.columns.instrution", "did you mean 'instruction'?"],
+        ),
+        ("columns = {output = 3}", ["data.columns.output must be the (non-empty) name"]),
+        (
+            'roles = {bot = "robot"}',
+            ["data.roles.bot must be one of 'system', 'user', 'assistant'"],
+        ),
+        ('format = "sharegtp"', ["data.format must be one of", "did you mean 'sharegpt'?"]),
+    ):
+        with pytest.raises(ConfigError) as err:
+            _load(tmp_path, BASE + text + "\n")
+        for needle in needles:
+            assert needle in str(err.value), (text, str(err.value))
+
+
+def test_val_may_be_another_split_of_the_same_hub_id_not_of_the_same_file(tmp_path: Path) -> None:
+    hub = '[model]\nname_or_path = "m"\n[data]\ntrain = "org/ds"\nval = "org/ds"\n'
+    assert _load(tmp_path, hub + 'val_split = "test"\n').data.val_split == "test"
+    with pytest.raises(ConfigError, match=r"data\.val is the same file as data\.train"):
+        _load(tmp_path, hub + 'val_split = "train"\n')
+    with pytest.raises(ConfigError, match=r"data\.val is the same file as data\.train"):
+        _load(tmp_path, BASE + 'val = "t.jsonl"\nval_split = "test"\n')
+
+
+def test_record_keys_join_the_fingerprint_only_when_set(tmp_path: Path) -> None:
+    base = fingerprint_settings(_load(tmp_path, BASE))
+    assert not any(k in base for k in ("data.format", "data.columns", "data.roles"))
+    changed = fingerprint_settings(_load(tmp_path, BASE + 'format = "alpaca"\n'))
+    assert changed["data.format"] == "alpaca" and changed != base

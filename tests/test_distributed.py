@@ -386,6 +386,7 @@ def test_forced_timeouts_are_recorded_once_and_training_goes_on(
         ("run_start", 0),
         ("log", 2),
         ("eval", 2),
+        ("checkpoint", 2),  # the first eval is the best so far: its step gets a checkpoint
         ("log", 4),
         ("eval", 4),
         ("checkpoint", 4),

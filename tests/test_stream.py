@@ -709,7 +709,8 @@ def test_reader_imports_no_heavy_modules() -> None:
     code = (
         "import json, sys\n"
         "import syllo_train.events, syllo_tui.stream\n"
-        "print(json.dumps(sorted(m for m in ('torch', 'transformers', 'textual') if m in sys.modules)))\n"
+        "heavy = ('torch', 'transformers', 'textual', 'datasets', 'pyarrow')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60, check=True

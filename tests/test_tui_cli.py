@@ -31,7 +31,8 @@ def test_help_imports_no_heavy_module() -> None:
         "    main(['--help'])\n"
         "except SystemExit as exc:\n"
         "    code = exc.code\n"
-        "heavy = [m for m in ('torch', 'transformers', 'textual', 'rich') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'textual', 'rich', 'datasets', 'pyarrow')"
+        " if m in sys.modules]\n"
         "print('RESULT', code, heavy)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
@@ -40,11 +41,11 @@ def test_help_imports_no_heavy_module() -> None:
     assert done.stdout.strip().endswith("RESULT 0 []"), done.stdout
 
 
-def test_the_app_never_imports_torch_or_transformers() -> None:
+def test_the_app_never_imports_torch_transformers_or_datasets() -> None:
     probe = (
         "import sys\n"
         "import syllo_tui.app, syllo_tui.cli, syllo_tui.widgets\n"
-        "print([m for m in ('torch', 'transformers') if m in sys.modules])\n"
+        "print([m for m in ('torch', 'transformers', 'datasets', 'pyarrow') if m in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -15,6 +15,7 @@ from syllo_train.config.schema import (
     TRAINER_ARGS_OWNED,
     Config,
     ConfigError,
+    DataConfig,
 )
 from syllo_train.config.types import _coerce, _example, _hints, _kind
 
@@ -108,7 +109,10 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
     ("lora.alpha", lambda v: v >= 1, "must be >= 1", "adapter scale is alpha / r; 2*r is typical"),
     ("lora.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)", "a probability; 0.05 is typical"),
     ("lora.target_modules", _nonempty, "must not be empty", 'list module names or "all-linear"'),
-    ("data.train", _nonempty, "must not be empty", "give the path of a JSONL file"),
+    ("data.train", _nonempty, "must not be empty", "give the path of a data file, or a hub id"),
+    ("data.train_split", _nonempty, "must not be empty", 'e.g. "train"'),
+    ("data.val_split", _nonempty, "must not be empty", 'e.g. "validation" or "test"'),
+    ("data.revision", _nonempty, "must not be empty", 'use "main" for the default branch'),
     ("data.val_fraction", lambda v: 0 < v < 1, "must be between 0 and 1 (exclusive)", "e.g. 0.05"),
     ("data.val_max_examples", lambda v: v >= 0, "must be >= 0", "0 = use every val example"),
     ("data.split_seed", _seed, "must be in [0, 2**32)", "any non-negative integer"),
@@ -205,6 +209,42 @@ def _bad_choice(key: str, value: str, choices: tuple[str, ...], ctx: Ctx) -> Con
     return ctx.error(key, f"{key} must be one of {listed}, got {value!r}", fix)
 
 
+def _other_splits(d: DataConfig) -> bool:
+    """data.train and data.val name different splits of one hub dataset or folder."""
+    from syllo_train.data.sources import SUFFIXES
+
+    a_file = os.path.isfile(d.train) or os.path.splitext(d.train)[1].lower() in SUFFIXES
+    return d.train_split != d.val_split and not a_file
+
+
+def _check_columns_and_roles(d: DataConfig, ctx: Ctx) -> None:
+    """data.columns: syllo's key names -> the file's; data.roles: a file's role names -> syllo's."""
+    from syllo_train.data.forms import COLUMN_KEYS, ROLES
+
+    for name, value in d.columns.items():
+        key = f"data.columns.{name}"
+        if name not in COLUMN_KEYS:
+            guess = _did_you_mean(name, COLUMN_KEYS)
+            fix = f"did you mean {guess!r}?" if guess else "the names are " + ", ".join(COLUMN_KEYS)
+            raise ctx.error(
+                key, f"{key}: {name!r} is not a key syllo reads (map syllo's name to yours)", fix
+            )
+        if not isinstance(value, str) or not value.strip():
+            raise ctx.error(
+                key,
+                f"{key} must be the (non-empty) name of the key in your file, got {value!r}",
+                f'e.g. columns = {{{name} = "your_{name}"}} under [data]',
+            )
+    for name, value in d.roles.items():
+        key = f"data.roles.{name}"
+        if value not in ROLES:
+            raise ctx.error(
+                key,
+                f"{key} must be one of {', '.join(repr(r) for r in ROLES)}, got {value!r}",
+                f'map your role name to one of syllo\'s, e.g. roles = {{{name} = "assistant"}}',
+            )
+
+
 def _check_combinations(cfg: Config, ctx: Ctx) -> None:
     """Refuse combinations of individually valid values that cannot work together."""
     m, d, t = cfg.monitor, cfg.data, cfg.train
@@ -228,7 +268,8 @@ def _check_combinations(cfg: Config, ctx: Ctx) -> None:
             'model.dtype = "float16" with train.device = "cpu": float16 training needs a GPU',
             'use "bfloat16" or "float32" on CPU, or train.device = "cuda"',
         )
-    if d.val and os.path.normpath(d.val) == os.path.normpath(d.train):
+    _check_columns_and_roles(d, ctx)
+    if d.val and os.path.normpath(d.val) == os.path.normpath(d.train) and not _other_splits(d):
         raise ctx.error(
             "data.val",
             f"data.val is the same file as data.train ({d.train!r}): the validation loss "

@@ -19,6 +19,10 @@ OnBadRecord = Literal["error", "skip"]
 TrainOn = Literal["all", "last"]
 SystemTurn = Literal["keep", "merge", "drop"]
 TooLong = Literal["error", "skip", "truncate"]
+#: data.format: the record forms of syllo_train/data/forms.py (FORMS), or "auto".
+RecordForm = Literal[
+    "auto", "chat", "prompt_completion", "chat_prompt_completion", "sharegpt", "alpaca"
+]
 LrScheduler = Literal[
     "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"
 ]
@@ -65,8 +69,8 @@ class LoraConfig:
 class DataConfig:
     """``[data]``: where the examples come from and how they become token sequences."""
 
-    train: str  # REQUIRED: JSONL of chat `messages` or `prompt`/`completion` records
-    val: str = ""  # validation JSONL; "" = hold out a seeded split of train
+    train: str  # REQUIRED: a data file (JSONL, JSON, Parquet, CSV, Arrow), folder or hub id
+    val: str = ""  # validation data, the same kinds; "" = hold out a seeded split of train
     val_fraction: float = 0.05  # share of train held out when val is "" (0 < x < 1)
     val_max_examples: int = 256  # cap on validation-loss examples (0 = all): bounds eval time
     split_seed: int = 42  # seed of the train/val split, so the split is the same every run
@@ -80,7 +84,18 @@ class DataConfig:
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)  # to every render
     train_on: TrainOn = "all"  # which assistant turns carry the loss: every one, or the last
     system_turn: SystemTurn = "keep"  # "merge" folds system text into the first user turn
-    system_prompt: str = ""  # system message put before prompt/completion records ("" = none)
+    system_prompt: str = (
+        ""  # system message before prompt/completion and Alpaca records ("" = none)
+    )
+    format: RecordForm = "auto"  # the record form; "auto" recognises each record by its keys
+    columns: dict[str, Any] = field(default_factory=dict)  # syllo's key name -> the file's
+    roles: dict[str, Any] = field(
+        default_factory=dict
+    )  # a file's role name -> system/user/assistant
+    train_split: str = "train"  # split of data.train, for a hub id or a folder with splits
+    val_split: str = "validation"  # split of data.val, for a hub id or a folder with splits
+    subset: str = ""  # the hub dataset's configuration (load_dataset's name; "" = its default)
+    revision: str = "main"  # the hub dataset's branch, tag or commit
 
 
 @dataclass(frozen=True, kw_only=True)

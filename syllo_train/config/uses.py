@@ -69,6 +69,16 @@ def fingerprint_settings(cfg: Config) -> dict[str, Any]:
         "data.system_turn": cfg.data.system_turn,
         "data.system_prompt": cfg.data.system_prompt,
         "data.split": split,
+        # The record-reading keys count only when set: checkpoints from before they existed still resume.
+        **{
+            f"data.{k}": v
+            for k, v in (
+                ("format", cfg.data.format),
+                ("columns", cfg.data.columns),
+                ("roles", cfg.data.roles),
+            )
+            if v not in ("auto", {})
+        },
         "train.batch_size": cfg.train.batch_size,
         "train.gradient_accumulation_steps": cfg.train.gradient_accumulation_steps,
         "train.learning_rate": cfg.train.learning_rate,

@@ -1,26 +1,34 @@
-"""Records → examples: one conversation each, every bad record named ``file:line``.
+"""Records → examples: one conversation each, every bad record named by its location.
 
-Two record forms are accepted, one JSON object a line:
-
-* chat: ``{"messages": [{"role": "system"?}, {"role": "user"}, …, {"role": "assistant"}], "metadata": {…}}``
-  — the prompt is every turn before the final assistant turn, the golden
-  answer is that final assistant turn (earlier assistant turns train too,
-  see ``data.train_on`` in syllo_train/data/encode.py);
-* ``{"prompt": "…", "completion": "…"}``.
+A source (syllo_train/data/sources.py: a JSONL, JSON, Parquet, CSV or Arrow
+file, a folder, a ``save_to_disk`` folder, a hub dataset id) gives records;
+a record form (syllo_train/data/forms.py: chat ``messages``,
+``prompt``/``completion``, TRL's conversational prompt-completion, ShareGPT,
+Alpaca) turns each into a conversation — the prompt is every turn before the
+final assistant turn, the golden answer is that final turn (earlier
+assistant turns train too, see ``data.train_on`` in
+syllo_train/data/encode.py). A bad record is named ``file:line``,
+``file:row`` or ``id[split]:row`` with the reason.
 
 How an example becomes token ids and labels is syllo_train/data/encode.py's job.
 """
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syllo_train.data import DataError
+from syllo_train.data.forms import FormReader
+from syllo_train.data.sources import Bad, Source, SourceSpec, resolve
+from syllo_train.data.sources import data_fingerprint as sources_fingerprint
+
+if TYPE_CHECKING:
+    from syllo_train.config import DataConfig
 
 
 @dataclass
@@ -31,118 +39,120 @@ class Example:
     prompt: str  # the last user turn (what a person reads as "the prompt")
     golden: str  # the answer the model should produce
     messages: list[dict[str, str]]  # every turn before the answer (system/user/assistant…)
-    source: str  # "file:line", for messages
+    source: str  # its location ("file:line", "file:row", "id[split]:row"), for messages
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class LoadReport:
-    """What loading a file found: the good examples and the skipped records."""
+    """What loading a source found: the good examples and the skipped records."""
 
     examples: list[Example]
-    skipped: list[tuple[str, str]]  # (file:line, reason)
+    skipped: list[tuple[str, str]]  # (location, reason)
+    source: Source | None = None
+    forms: dict[str, int] = field(default_factory=dict)  # records read per form
+
+    def describe(self) -> dict[str, Any]:
+        """The source, its forms and counts (``run_start.data_sources``, ``validate``)."""
+        described = self.source.describe() if self.source else {}
+        return described | {
+            "forms": dict(self.forms),
+            "records": len(self.examples),
+            "skipped": len(self.skipped),
+        }
+
+    def summary(self) -> str:
+        """One line for train.log and ``validate``: where, what type, which forms, how many."""
+        d = self.describe()
+        extra = "".join(f", {k} {d[k]}" for k in ("split", "revision") if d.get(k) is not None)
+        if len(self.forms) == 1:
+            forms = next(iter(self.forms))
+        else:
+            forms = " + ".join(f"{f} {n}" for f, n in sorted(self.forms.items()))
+        return (
+            f"{d.get('key', 'data')}: {d.get('source', '?')} ({d.get('type', '?')}{extra}, {forms}): "
+            f"{d['records']} records ok, {d['skipped']} skipped"
+        )
 
 
-def _record_to_example(rec: Any, source: str, system_prompt: str) -> Example | str:
-    """Turn one decoded record into an Example, or return the reason it is bad."""
-    if not isinstance(rec, dict):
-        return f"expected a JSON object, got {type(rec).__name__}"
-    meta: dict[str, Any] = rec["metadata"] if isinstance(rec.get("metadata"), dict) else {}
-    if "messages" in rec:
-        msgs = rec["messages"]
-        if not isinstance(msgs, list) or not msgs:
-            return "'messages' must be a non-empty list of {role, content} objects"
-        for i, m in enumerate(msgs):
-            if not isinstance(m, dict) or not isinstance(m.get("role"), str):
-                return f"messages[{i}] has no 'role'"
-            if not isinstance(m.get("content"), str):
-                return f"messages[{i}] ({m['role']}) has no string 'content'"
-            if m["role"] not in ("system", "user", "assistant"):
-                return (
-                    f"messages[{i}] has unknown role {m['role']!r} (use system, user or assistant)"
+@dataclass(frozen=True)
+class ReadOptions:
+    """How records are read: the config's ``data.format``, ``columns``, ``roles``, ``system_prompt``."""
+
+    form: str = "auto"
+    columns: Mapping[str, str] = field(default_factory=dict)
+    roles: Mapping[str, str] = field(default_factory=dict)
+    system_prompt: str = ""
+    on_bad: str = "error"
+
+    def reader(self) -> FormReader:
+        return FormReader(
+            self.form, columns=self.columns, roles=self.roles, system_prompt=self.system_prompt
+        )
+
+
+def load_source(spec: SourceSpec, options: ReadOptions = ReadOptions()) -> LoadReport:
+    """Read every record of a source into examples.
+
+    A bad record raises DataError naming its location unless ``on_bad`` is
+    ``"skip"``, in which case it is counted in the report and left out.
+    """
+    source = resolve(spec)
+    reader = options.reader()
+    skip = options.on_bad == "skip"
+    examples: list[Example] = []
+    skipped: list[tuple[str, str]] = []
+    forms: Counter[str] = Counter()
+    json_text = reader.json_text_columns() if source.type in ("csv", "folder") else None
+    for location, rec in source.records(json_text):
+        conv = reader.read(rec) if not isinstance(rec, Bad) else rec.reason
+        if isinstance(conv, str):
+            if not skip:
+                raise DataError(
+                    f'{location}: {conv}. Fix the record, or set data.on_bad_record = "skip" to skip bad records.'
                 )
-        if msgs[-1]["role"] != "assistant":
-            return "the last message must be the assistant's answer (role 'assistant')"
-        prompt_msgs = [{"role": m["role"], "content": m["content"]} for m in msgs[:-1]]
-        users = [m for m in prompt_msgs if m["role"] == "user"]
-        if not users:
-            return "no 'user' message before the assistant's answer"
-        golden = msgs[-1]["content"]
-        prompt = users[-1]["content"]
-    elif "prompt" in rec or "completion" in rec:
-        prompt, golden = rec.get("prompt"), rec.get("completion")
-        if not isinstance(prompt, str) or not isinstance(golden, str):
-            return "'prompt' and 'completion' must both be strings"
-        prompt_msgs = [{"role": "user", "content": prompt}]
-        if system_prompt:
-            prompt_msgs.insert(0, {"role": "system", "content": system_prompt})
-    else:
-        return "a record needs 'messages' (chat form) or 'prompt' and 'completion'"
-    if not golden.strip():
-        return "the answer is empty"
-    if not prompt.strip():
-        return "the prompt is empty"
-    for m in [*prompt_msgs, {"role": "assistant", "content": golden}]:
-        if not _is_unicode(m["content"]):
-            # Found by fuzzing: JSON can spell a lone surrogate (\ud800); the tokenizer then
-            # raised a TypeError deep inside training setup.
-            return f"the {m['role']} text holds an unpaired surrogate escape (\\ud800-\\udfff): not valid Unicode"
-    return Example(0, prompt, golden, prompt_msgs, source, meta)
+            skipped.append((location, conv))
+            continue
+        forms[conv.form] += 1
+        turns = conv.turns
+        examples.append(
+            Example(
+                len(examples),
+                conv.prompt,
+                turns[-1]["content"],
+                turns[:-1],
+                location,
+                conv.metadata,
+            )
+        )
+    if not examples:
+        raise DataError(
+            f"{spec.path}: no usable records (records in one of the forms of docs/data.md are expected: "
+            "chat 'messages', 'prompt'/'completion', ShareGPT 'conversations', Alpaca 'instruction'/'output')"
+        )
+    return LoadReport(examples, skipped, source, dict(forms))
 
 
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def read_options(d: DataConfig) -> ReadOptions:
+    """The config's ``[data]`` keys that decide how records are read."""
+    return ReadOptions(d.format, d.columns, d.roles, d.system_prompt, d.on_bad_record)
+
+
+def data_specs(d: DataConfig) -> list[SourceSpec]:
+    """``data.train`` and (when set) ``data.val``, with their splits, subset and revision."""
+    specs = [SourceSpec(d.train, "data.train", d.train_split, d.subset, d.revision)]
+    if d.val:
+        specs.append(SourceSpec(d.val, "data.val", d.val_split, d.subset, d.revision))
+    return specs
 
 
 def load_examples(
     path: str | Path, *, on_bad: str = "error", system_prompt: str = ""
 ) -> LoadReport:
-    """Read a JSONL file into examples.
-
-    A bad record raises DataError naming ``file:line`` unless ``on_bad`` is
-    ``"skip"``, in which case it is counted in the report and left out.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such data file (check data.train / data.val)") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read data file: {exc.strerror}") from None
-    examples: list[Example] = []
-    skipped: list[tuple[str, str]] = []
-    for lineno, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        source = f"{path}:{lineno}"
-        try:
-            rec = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            result: Example | str = "not valid UTF-8"
-        except ValueError as exc:
-            result = f"invalid JSON ({exc.args[0] if exc.args else exc})"
-        except RecursionError:  # found by fuzzing: json recurses once per [ or {
-            result = "invalid JSON (nested too deeply)"
-        else:
-            result = _record_to_example(rec, source, system_prompt)
-        if isinstance(result, str):
-            if on_bad != "skip":
-                raise DataError(
-                    f'{source}: {result}. Fix the record, or set data.on_bad_record = "skip" to skip bad records.'
-                )
-            skipped.append((source, result))
-            continue
-        result.index = len(examples)
-        examples.append(result)
-    if not examples:
-        raise DataError(
-            f"{path}: no usable records (a JSONL file with 'messages' or 'prompt'/'completion' objects is expected)"
-        )
-    return LoadReport(examples, skipped)
+    """Read one local file or folder with the default options (``load_source`` for the rest)."""
+    return load_source(
+        SourceSpec(str(path)), ReadOptions(system_prompt=system_prompt, on_bad=on_bad)
+    )
 
 
 def split_train_val(
@@ -172,13 +182,7 @@ def seeded_subset(n: int, k: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(n), k))
 
 
-def data_fingerprint(paths: Sequence[str | Path]) -> str:
-    """A content hash of the data files (sha256 over their bytes), for resume checks."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
+def data_fingerprint(sources: Sequence[Source | str | Path]) -> str:
+    """A content hash of the data (a file's bytes, a folder's files, a hub dataset's revision), for resume checks."""
+    resolved = [s if isinstance(s, Source) else resolve(SourceSpec(str(s))) for s in sources]
+    return sources_fingerprint(resolved)
