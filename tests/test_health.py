@@ -133,20 +133,21 @@ def test_a_poisoned_batch_is_a_loss_spike_naming_its_examples(
 ) -> None:
     cfg = make_config(
         tmp_path,
-        train={"max_steps": 40, "save_steps": 100, "learning_rate": 1e-3},
-        monitor={"log_steps": 5, "eval_samples": 0, "eval_at_end": False},
+        # Long enough for the loss to settle: a poisoned batch then stands far above it.
+        train={"max_steps": 160, "save_steps": 1000, "learning_rate": 3e-3},
+        monitor={"log_steps": 10, "eval_samples": 0, "eval_at_end": False},
     )
-    proc = start_syllo_bg("run", cfg, cwd=tmp_path, fault="spike@30")
+    proc = start_syllo_bg("run", cfg, cwd=tmp_path, fault="spike@150")
     assert proc.wait(timeout=300) == 0, (tmp_path / "stderr.txt").read_text()[-2000:]
     evs = _events(tmp_path)
     spikes = [a for a in _of(evs, "anomaly") if a["kind"] == "loss_spike"]
-    assert [a["step"] for a in spikes] == [30]
+    assert [a["step"] for a in spikes] == [150]
     (spike,) = spikes
     assert spike["value"] > spike["threshold"] > 0
     assert len(spike["examples"]) == 4 and all(ex["prompt"] for ex in spike["examples"])
-    # Reported at the log step after it (30 is one), named by the step it happened at.
-    log_30 = next(e for e in evs if e["type"] == "log" and e["step"] == 30)
-    assert evs.index(spike) > evs.index(log_30) - 1
+    # Reported at the log step (150 is one), named by the step it happened at.
+    log_150 = next(e for e in evs if e["type"] == "log" and e["step"] == 150)
+    assert evs.index(log_150) < evs.index(spike)
 
 
 def test_the_best_eval_survives_rotation_and_a_resume(
