@@ -631,7 +631,7 @@ for layer in model.model.layers:
 fully_shard(model)
 out["sharded_after"] = is_sharded(model)
 # Eval 1: rank 1 stops after one token, rank 0 goes on: rank 1 must keep
-# joining rank 0's forward passes until both are done.
+# joining rank 0's forward passes until both are done, batch after batch.
 mon.monitor = load_config(cfg_path, [f"monitor.max_new_tokens={12 if rank == 0 else 1}"]).monitor
 mon.run(model, 1, 0.0)
 # Eval 2: only rank 1 has a round budget, already spent: the ranks agree, and
@@ -653,8 +653,10 @@ def test_sharded_eval_keeps_ranks_in_step(
         train={"device": "cpu"},
         # 5 validation examples on 2 ranks, one a batch: 3 forward passes on one, 2 on the other.
         data={"val_max_examples": 5},
+        # 3 prompts in batches of 2: a full batch and a batch of one, both in lockstep.
         monitor={
-            "eval_samples": 2,
+            "eval_samples": 3,
+            "generation_batch_size": 2,
             "eval_batch_size": 1,
             "max_new_tokens": 12,
             "generation_timeout_s": 30,
@@ -679,4 +681,4 @@ def test_sharded_eval_keeps_ranks_in_step(
     assert any(s["output_tokens"] > 1 for s in first)
     # Rank 1's spent budget was agreed: rank 0 skipped both samples as well.
     second = [e for e in events if e["type"] == "timeout" and e["step"] == 2]
-    assert [(e["sample"], e["skipped"]) for e in second] == [(0, True), (1, True)]
+    assert [(e["sample"], e["skipped"]) for e in second] == [(0, True), (1, True), (2, True)]

@@ -131,8 +131,20 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
     ("monitor.eval_samples", lambda v: v >= 0, "must be >= 0", "0 = no generation at eval"),
     ("monitor.eval_seed", _seed, "must be in [0, 2**32)", "any non-negative integer"),
     ("monitor.eval_batch_size", lambda v: v >= 1, "must be >= 1", "validation-loss batch size"),
+    (
+        "monitor.generation_batch_size",
+        lambda v: v >= 1,
+        "must be >= 1",
+        "eval prompts generated together, e.g. 8; 1 = one at a time",
+    ),
     ("monitor.generation_timeout_s", lambda v: v > 0, "must be > 0", "seconds, e.g. 60"),
     ("monitor.eval_timeout_s", lambda v: v >= 0, "must be >= 0", "0 = no budget for the round"),
+    (
+        "monitor.eval_budget_pct",
+        lambda v: 0 <= v < 100,
+        "must be in [0, 100)",
+        "a percentage of run time, e.g. 10; 0 = no eval budget",
+    ),
     ("monitor.stall_grace_s", lambda v: v >= 0, "must be >= 0", "seconds, e.g. 5"),
     ("monitor.max_new_tokens", lambda v: v >= 1, "must be >= 1", "tokens per generation"),
     (

@@ -24,6 +24,11 @@ def _fmt(x: Any, spec: str = ".4f") -> str:
     return "n/a" if x is None else format(x, spec)
 
 
+def _num(x: Any) -> float | None:
+    """A number from an event, or None (a reader must survive any value)."""
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
 def _indent(text: str | None, limit: int = 600) -> str:
     if text is None:
         return "    (none)"
@@ -102,13 +107,27 @@ def format_event(event: dict[str, Any]) -> str | None:
         )
     if etype == "eval":
         counters = derived.counters_view(event.get("counters") or {})
+        share = derived.eval_share_of(event)
         lines = [
             _RULE,
             f"🔎 EVAL at step {step}: Train={_fmt(event.get('train_loss'))} | Val={_fmt(event.get('val_loss'))} "
             f"| Gap={_fmt(event.get('gap'), '+.4f')} | accuracy={_fmt(event.get('accuracy'), '.2%')} "
             f"(running {_fmt(counters.get('accuracy'), '.2%')}) | timeouts={counters.get('timeouts', 0)} "
-            f"({counters.get('timeout_pct', 0.0)}%) | {_fmt(event.get('seconds'), '.1f')}s",
+            f"({counters.get('timeout_pct', 0.0)}%) | {_fmt(event.get('seconds'), '.1f')}s"
+            + (f" | evals {share:.1%} of run time" if share is not None else ""),
         ]
+        budget = event.get("budget")
+        if isinstance(budget, dict) and budget.get("prompts") != budget.get("of"):
+            kept = budget.get("prompts")
+            done = (
+                f"generated the first {kept} of {budget.get('of')} prompts"
+                if kept
+                else f"ran validation loss only (none of its {budget.get('of')} prompts)"
+            )
+            lines.append(
+                f"  ⚖️ EVAL BUDGET {_fmt(_num(budget.get('pct')), 'g')}%: the whole round would bring "
+                f"evals to {_fmt(_num(budget.get('share_pct')), '.1f')}% of run time, so this round {done}"
+            )
         for s in event.get("samples") or []:
             if s.get("timed_out"):
                 verdict = "⏱ TIMEOUT"

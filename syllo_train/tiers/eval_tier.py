@@ -5,15 +5,20 @@ Due every ``monitor.eval_steps`` and at the end (``monitor.eval_at_end``);
 over the answer tokens of the fixed validation subset, with the same masking
 as training, all-reduced across ranks so it is the figure one process would
 compute alone. Generation (generation.py) is bounded per prompt and per
-round; a timeout is recorded as a ``timeout`` event the moment it is known,
-a stall (one forward pass stuck past its limit) live, from the watchdog's
-thread. With sharded weights every rank generates, in lockstep; only the
-main rank reports.
+round, in batches of ``monitor.generation_batch_size``; a timeout is
+recorded as a ``timeout`` event (one per prompt) the moment its batch is
+done, a stall (one forward pass stuck past its limit) live, from the
+watchdog's thread. Every ``eval`` event carries this process's seconds in
+evals and in training so far (the eval share); with ``monitor.eval_budget_pct``
+a round that would take the share past it generates fewer prompts
+(tiers/eval_budget.py) and says so. With sharded weights every rank
+generates, in lockstep; only the main rank reports.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -26,6 +31,7 @@ from syllo_train.distributed import agree_min, is_sharded
 from syllo_train.generation import GenerationResult, StallInfo, StallWatchdog, run_eval_round
 from syllo_train.losses import loss_sum_and_count
 from syllo_train.matching import is_match
+from syllo_train.tiers.eval_budget import BudgetDecision, RoundCost, prompts_within_budget
 from syllo_train.tiers.log_tier import finite
 from syllo_train.tiers.timing import TrainClock
 
@@ -47,6 +53,7 @@ class EvalTier(TrainerCallback):
         rank: int,
         world_size: int,
         beat: Any = None,
+        gen_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reporter = reporter
         self.monitor = monitor  # the [monitor] config section
@@ -64,7 +71,13 @@ class EvalTier(TrainerCallback):
         self.last_train_loss: float | None = None
         self.last_eval_step = -1
         self._eval_step = 0
-        self.watchdog = StallWatchdog(self._on_stall, grace_s=monitor.stall_grace_s)
+        # gen_clock: the clock generation limits are measured in (tests move their own).
+        self.watchdog = StallWatchdog(
+            self._on_stall, grace_s=monitor.stall_grace_s, clock=gen_clock
+        )
+        # What a round's parts cost (the budget's estimate): the latest validation
+        # pass, and the latest round that generated, per batch.
+        self.cost = RoundCost(validation_s=0.0, batch_s=None)
 
     # ---- TrainerCallback ---------------------------------------------------------------
 
@@ -93,18 +106,27 @@ class EvalTier(TrainerCallback):
         """Validation loss on every rank, generation on the main one (every rank when sharded)."""
         t0 = time.perf_counter()
         self.last_eval_step = step
-        val_loss = self.validation_loss(model)
-        samples: list[dict[str, Any]] = []
         lockstep = self.world_size > 1 and is_sharded(model)
-        if self.eval_prompt_ids and (self.is_main or lockstep):
-            samples = self._generate(model, step, lockstep=lockstep)
+        generates = bool(self.eval_prompt_ids) and (self.is_main or lockstep)
+        budget = self._budget() if generates else None
+        val_loss = self.validation_loss(model)
+        t_val = time.perf_counter()
+        samples: list[dict[str, Any]] = []
+        if generates:
+            count = len(self.eval_prompt_ids) if budget is None else budget.prompts
+            if lockstep:
+                # Every rank must generate the same batches: the smallest count wins.
+                count = int(agree_min(float(count), next(model.parameters()).device))
+                if budget is not None:
+                    budget = BudgetDecision(budget.pct, budget.share_pct, count, budget.of)
+            samples = self._generate(model, step, lockstep=lockstep, count=count)
+            self._learn_cost(t_val - t0, time.perf_counter() - t_val, count)
         if self.world_size > 1 and not lockstep:
             # Other ranks wait here while the main one generates; the generation
             # bounds (checked against the process-group timeout at start) keep it short.
             torch.distributed.barrier()
         seconds = time.perf_counter() - t0
-        self.clock.last_eval_s = seconds
-        self.clock.exclude(seconds)
+        self.clock.add_eval(seconds)
         if self.is_main:
             self.reporter.counters.evals += 1
             matched = sum(1 for s in samples if s["output"] is not None and s["match"])
@@ -120,8 +142,32 @@ class EvalTier(TrainerCallback):
                 accuracy=(matched / len(samples)) if samples else None,
                 samples=samples,
                 seconds=round(seconds, 3),
+                # This process's totals so far, this round included: the eval share.
+                eval_s_total=round(self.clock.eval_total_s, 3),
+                train_s_total=round(self.clock.train_total_s(), 3),
+                **({"budget": budget.as_event()} if budget is not None else {}),
             )
         return {"eval_loss": float("nan") if val_loss is None else val_loss}
+
+    def _budget(self) -> BudgetDecision | None:
+        """How many prompts this round may generate under monitor.eval_budget_pct (None: no budget)."""
+        pct = self.monitor.eval_budget_pct
+        if pct <= 0:
+            return None
+        return prompts_within_budget(
+            pct=pct,
+            eval_s=self.clock.eval_total_s,
+            train_s=self.clock.train_total_s(),
+            cost=self.cost,
+            prompts=len(self.eval_prompt_ids),
+            batch_size=self.monitor.generation_batch_size,
+        )
+
+    def _learn_cost(self, validation_s: float, generation_s: float, prompts: int) -> None:
+        """Keep this round's costs for the next round's budget (a round that generated nothing keeps the old batch cost)."""
+        batches = -(-prompts // max(1, self.monitor.generation_batch_size))
+        batch_s = generation_s / batches if batches else self.cost.batch_s
+        self.cost = RoundCost(validation_s=validation_s, batch_s=batch_s)
 
     def validation_loss(self, model: Any) -> float | None:
         """Mean cross-entropy over every answer token of the validation subset (token-weighted).
@@ -161,10 +207,13 @@ class EvalTier(TrainerCallback):
         loss_sum, count = total.tolist()
         return loss_sum / count if count else None
 
-    def _generate(self, model: Any, step: int, *, lockstep: bool) -> list[dict[str, Any]]:
+    def _generate(
+        self, model: Any, step: int, *, lockstep: bool, count: int
+    ) -> list[dict[str, Any]]:
+        """Generate the first ``count`` eval prompts (all of them unless the budget says fewer)."""
         m = self.monitor
         self._eval_step = step
-        prompts = [self.val_set.items[i].prompt_ids for i in self.eval_prompt_ids]
+        prompts = [self.val_set.items[i].prompt_ids for i in self.eval_prompt_ids[:count]]
         samples: list[dict[str, Any]] = []
 
         def on_result(k: int, res: GenerationResult) -> None:
@@ -179,6 +228,7 @@ class EvalTier(TrainerCallback):
             max_new_tokens=m.max_new_tokens,
             timeout_s=m.generation_timeout_s,
             round_budget_s=m.eval_timeout_s,
+            batch_size=m.generation_batch_size,
             watchdog=self.watchdog,
             on_result=on_result,
             **(
@@ -226,18 +276,22 @@ class EvalTier(TrainerCallback):
         }
 
     def _on_stall(self, info: StallInfo) -> None:
-        """Runs on the watchdog thread while one forward pass is stuck: record it now."""
-        k = int(info.label) if isinstance(info.label, int) else -1
+        """Runs on the watchdog thread while one forward pass is stuck: record it now.
+
+        One ``timeout`` event per prompt of the batch still generating (the
+        rows that had finished keep their outputs).
+        """
         counters = self.reporter.counters
-        counters.timeouts += 1
-        counters.stalls += 1
-        self.reporter.emit(
-            "timeout",
-            self._eval_step,
-            sample=k,
-            limit_s=info.limit_s,
-            elapsed_s=round(info.elapsed_s, 4),
-            tokens=info.tokens_so_far,
-            partial=None,
-            stall=True,
-        )
+        for row in info.rows or (info.label,):
+            counters.timeouts += 1
+            counters.stalls += 1
+            self.reporter.emit(
+                "timeout",
+                self._eval_step,
+                sample=row if isinstance(row, int) else -1,
+                limit_s=info.limit_s,
+                elapsed_s=round(info.elapsed_s, 4),
+                tokens=info.tokens_so_far,
+                partial=None,
+                stall=True,
+            )
