@@ -237,7 +237,8 @@ def cap_texts(obj: Any, limit: int) -> Any:
                 out[key] = cap_texts(value, limit)
         return out
     if isinstance(obj, list):
-        return [cap_texts(v, limit) for v in obj]
+        # Long lists of plain values (a log example's token view) are copied, not walked.
+        return [cap_texts(v, limit) if isinstance(v, (dict, list)) else v for v in obj]
     return obj
 
 
