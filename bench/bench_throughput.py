@@ -1,159 +1,128 @@
-"""Throughput of syllo's trainer against a bare HF Trainer, side by side.
+"""Throughput of syllo's trainer against a bare HF Trainer, side by side, with the spread.
 
-Same tiny model (fresh copy each run), same data, same TrainingArguments; the
-only difference is syllo's monitor (log tier every ``--log-steps``, eval tier
-off, events + snapshot + human log written). Runs are interleaved
-(bare, syllo, bare, syllo, …) so machine noise hits both alike; the figure is
-the median of the per-pair ratios of steps/s (syllo ÷ bare).
+The stress case of bench/_stress.py: the same model (a fresh copy each run),
+the same data in the same order, the same TrainingArguments; the only
+difference is syllo's monitor (log tier every ``--log-steps``, eval tier off
+unless ``--eval-steps``, events + snapshot + human log written). Runs are
+interleaved in pairs (bare, syllo, bare, syllo, …) after a warm-up run, so
+machine noise hits both alike. Each pair gives two ratios of steps per second
+(syllo ÷ bare): by wall time, and by the process's CPU time (what the process
+itself spent: insensitive to other processes taking the cores, which is most
+of a shared machine's noise). Reported for both: the median, the quartiles,
+min and max, and a bootstrap 95 % interval of the median (10,000 resamples of
+the pairs), which is the figure's precision.
 
-    .venv/bin/python bench/bench_throughput.py --pairs 5 --steps 200
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_throughput.py --pairs 20 --steps 300
     .venv/bin/python bench/bench_throughput.py --device cuda --preset base --dtype bfloat16 --steps 300 --eval-steps 100
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
+import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _stress import Stress
+
+
+def spread(values: list[float], resamples: int = 10_000, seed: int = 0) -> dict[str, float]:
+    """Median, quartiles, min, max and a bootstrap 95 % interval of the median."""
+    rnd = random.Random(seed)
+    n = len(values)
+    medians = sorted(statistics.median(rnd.choices(values, k=n)) for _ in range(resamples))
+    q = statistics.quantiles(values, n=4) if n >= 2 else [values[0]] * 3
+    return {
+        "median": statistics.median(values),
+        "q1": q[0],
+        "q3": q[2],
+        "min": min(values),
+        "max": max(values),
+        "ci_low": medians[int(0.025 * resamples)],
+        "ci_high": medians[int(0.975 * resamples) - 1],
+    }
+
+
+def fmt(s: dict[str, float]) -> str:
+    return (
+        f"median {s['median']:.4f} (95 % interval of the median {s['ci_low']:.4f}–{s['ci_high']:.4f}; "
+        f"quartiles {s['q1']:.4f}–{s['q3']:.4f}; min {s['min']:.4f}, max {s['max']:.4f})"
+    )
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--pairs", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--log-steps", type=int, default=10)
-    ap.add_argument(
-        "--eval-steps", type=int, default=0, help="0 = eval tier off (the issue's setting)"
-    )
+    ap.add_argument("--eval-steps", type=int, default=0, help="0 = eval tier off (the stress case)")
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--preset", default="small", help="small: the ~0.5M stress case; tiny: 0.12M")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--level", default="tiny")
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object too")
     args = ap.parse_args(argv)
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
-    from transformers.trainer_callback import PrinterCallback
-    from transformers.utils import logging as hf_logging
 
-    from syllo_train.checkpoints import Fingerprint
-    from syllo_train.config import load_config
-    from syllo_train.data.batches import PadCollator, TokenDataset
-    from syllo_train.demo import puzzles
-    from syllo_train.demo.tiny_model import build_tiny_model, texts_from_jsonl
-    from syllo_train.prepare import prepare_data, training_arguments
-    from syllo_train.runner import build_trainer
-    from syllo_train.sinks.reporter import Reporter
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    work = Path(tempfile.mkdtemp(prefix="syllo-bench-"))
-    data = work / "train.jsonl"
-    puzzles.write_jsonl(puzzles.generate(4000, args.level, seed=0), data)
-    model_dir = build_tiny_model(texts_from_jsonl([data]), work / "model", preset=args.preset)
-    cfg_path = work / "cfg.toml"
-    cfg_path.write_text(
-        f"""
-[model]
-name_or_path = "{model_dir}"
-dtype = "{args.dtype}"
-[data]
-train = "{data}"
-max_length = 512
-[train]
-output_dir = "{work / "runs"}"
-max_steps = {args.steps}
-batch_size = {args.batch_size}
-save_steps = {args.steps * 10}
-device = "{args.device}"
-[monitor]
-log_steps = {args.log_steps}
-eval_steps = {args.eval_steps}
-eval_at_end = false
-eval_samples = 2
-max_new_tokens = 32
-[output]
-dir = "{work / "status"}"
-"""
+    if args.device == "cpu":
+        torch.set_num_threads(1)
+    stress = Stress(
+        steps=args.steps,
+        log_steps=args.log_steps,
+        eval_steps=args.eval_steps,
+        batch_size=args.batch_size,
+        preset=args.preset,
+        device=args.device,
+        dtype=args.dtype,
+        level=args.level,
     )
-    cfg = load_config(cfg_path)
-    use_cuda = args.device == "cuda"
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    prepared = prepare_data(cfg, tok)
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
 
-    def fresh_model() -> Any:
-        return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-
-    def targs(tag: str) -> Any:
-        ta = training_arguments(cfg, use_cuda)
-        return dataclasses.replace(ta, output_dir=str(work / f"runs-{tag}"), save_strategy="no")
-
-    class BareCollator(PadCollator):
-        def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-            batch = super().__call__(items)
-            batch.pop("idx"), batch.pop("n_tokens")
-            return batch
-
-    def run_bare() -> float:
-        trainer = Trainer(
-            model=fresh_model(),
-            args=targs("bare"),
-            train_dataset=TokenDataset(prepared.train),
-            data_collator=BareCollator(tok.pad_token_id),
-            processing_class=tok,
-        )
-        trainer.remove_callback(PrinterCallback)
-        t0 = time.perf_counter()
+    def timed(trainer: Any) -> tuple[float, float]:
+        c0, w0 = time.process_time(), time.perf_counter()
         trainer.train()
-        if use_cuda:
+        if stress.use_cuda:
             torch.cuda.synchronize()
-        return args.steps / (time.perf_counter() - t0)
+        return args.steps / (time.perf_counter() - w0), args.steps / (time.process_time() - c0)
 
-    def run_syllo(i: int) -> float:
-        reporter = Reporter(work / f"status-{i}", echo=None)
-        trainer, _, _ = build_trainer(
-            cfg,
-            reporter,
-            model=fresh_model(),
-            args=targs("syllo"),
-            tokenizer=tok,
-            data=prepared,
-            fingerprint=Fingerprint("bench", "bench"),
-            settings={},
-        )
-        t0 = time.perf_counter()
-        trainer.train()
-        if use_cuda:
-            torch.cuda.synchronize()
-        rate = args.steps / (time.perf_counter() - t0)
-        reporter.close()
-        return rate
+    def run_syllo() -> tuple[float, float]:
+        trainer, reporter = stress.syllo()
+        try:
+            return timed(trainer)
+        finally:
+            reporter.close()
 
-    run_bare()  # warm-up: first-run allocator and kernel caches are not the subject
-    ratios, bare_rates, syllo_rates = [], [], []
+    timed(stress.bare())  # warm-up: first-run allocator and kernel caches are not the subject
+    wall, cpu, bare_rates = [], [], []
     for i in range(args.pairs):
-        b = run_bare()
-        s = run_syllo(i)
-        bare_rates.append(b)
-        syllo_rates.append(s)
-        ratios.append(s / b)
+        b_wall, b_cpu = timed(stress.bare())
+        s_wall, s_cpu = run_syllo()
+        wall.append(s_wall / b_wall)
+        cpu.append(s_cpu / b_cpu)
+        bare_rates.append(b_wall)
         print(
-            f"pair {i + 1}: bare {b:.2f} steps/s, syllo {s:.2f} steps/s, ratio {s / b:.3f}",
+            f"pair {i + 1}: bare {b_wall:.2f} steps/s, syllo {s_wall:.2f} steps/s: ratio "
+            f"{wall[-1]:.4f} by wall time, {cpu[-1]:.4f} by CPU time",
             flush=True,
         )
+    w, c = spread(wall), spread(cpu)
     print(
-        f"median ratio syllo/bare = {statistics.median(ratios):.3f} "
-        f"(min {min(ratios):.3f}, max {max(ratios):.3f}; {args.pairs} interleaved pairs, {args.steps} steps, "
-        f"log every {args.log_steps}, eval {'off' if not args.eval_steps else f'every {args.eval_steps}'}, "
-        f"{args.preset} model on {args.device}; median bare {statistics.median(bare_rates):.1f} steps/s)"
+        f"stress case: preset {args.preset} ({stress.params():,} parameters) on {args.device}, "
+        f"batch {args.batch_size}, {args.steps} steps, log every {args.log_steps}, eval "
+        f"{'off' if not args.eval_steps else f'every {args.eval_steps}'}; {args.pairs} interleaved "
+        f"pairs; median bare {statistics.median(bare_rates):.1f} steps/s"
     )
+    print(f"ratio syllo/bare by wall time: {fmt(w)}")
+    print(f"ratio syllo/bare by CPU time:  {fmt(c)}")
+    if args.json:
+        print(json.dumps({"wall": w, "cpu": c, "pairs_wall": wall, "pairs_cpu": cpu}))
     return 0
 
 

@@ -12,6 +12,9 @@ is computed here, so they cannot disagree:
   and the **timeout percentage** are the cumulative counters' (matches ÷
   generations, timeouts ÷ generations), the writer's own values when they are
   well-typed, else computed the same way.
+* **eval share**: the part of the run's time spent in eval rounds, from the
+  latest ``eval``'s ``eval_s_total`` and ``train_s_total`` (this process's
+  seconds in evals and in training): ``eval ÷ (eval + train)``.
 * **ETA**: the latest ``log``'s ``eta_s``, counting down from that event while
   the run trains; 0 once completed.
 * **overfitting**: the gap grew at each of the last ``monitor.overfit_evals``
@@ -73,6 +76,20 @@ def accuracy(matches: int, generations: int) -> float | None:
     return round(matches / generations, 4) if generations else None
 
 
+def eval_share(eval_s: float | None, train_s: float | None) -> float | None:
+    """Evals' share of the run's time, ``eval ÷ (eval + train)`` in [0, 1]; None if unknown."""
+    if eval_s is None or train_s is None or eval_s < 0 or train_s < 0:
+        return None
+    total = eval_s + train_s
+    return eval_s / total if total > 0 else None
+
+
+def eval_share_of(event: Mapping[str, Any]) -> float | None:
+    """An ``eval`` event's eval share (its ``eval_s_total`` and ``train_s_total``), four decimals."""
+    share = eval_share(_number(event.get("eval_s_total")), _number(event.get("train_s_total")))
+    return None if share is None else round(share, 4)
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -120,8 +137,14 @@ def quiet_eval_s(config: Mapping[str, Any] | None) -> float:
         return 0.0
     budget = _number(monitor.get("eval_timeout_s")) or 0.0
     grace = _number(monitor.get("stall_grace_s"))
+    # A run from before generation batches generated one prompt at a time.
+    batch = _number(monitor.get("generation_batch_size"))
     return worst_case_round_s(
-        int(samples), timeout, max(0.0, budget), DEFAULT_GRACE_S if grace is None else grace
+        int(samples),
+        timeout,
+        max(0.0, budget),
+        DEFAULT_GRACE_S if grace is None else max(0.0, grace),
+        batch_size=int(batch) if batch is not None and batch >= 1 else 1,
     )
 
 

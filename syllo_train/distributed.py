@@ -104,7 +104,7 @@ class GracefulStop(TrainerCallback):
         control.should_evaluate = False
 
 
-def distributed_info(cfg: Any, args: Any) -> dict[str, Any] | None:
+def distributed_info(args: Any) -> dict[str, Any] | None:
     """run_start's optional ``distributed`` object (docs/events.md); None on one process."""
     if args.world_size <= 1:
         return None
@@ -131,5 +131,7 @@ def distributed_info(cfg: Any, args: Any) -> dict[str, Any] | None:
         "ddp_timeout": int(args.ddp_timeout),
         "ddp_find_unused_parameters": args.ddp_find_unused_parameters,
         "sharding": "fsdp" if use_fsdp else "deepspeed" if use_ds else None,
-        "global_batch_size": cfg.train.batch_size * cfg.train.gradient_accumulation_steps * world,
+        "global_batch_size": args.per_device_train_batch_size
+        * args.gradient_accumulation_steps
+        * world,
     }

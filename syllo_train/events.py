@@ -75,7 +75,7 @@ EVENT_FIELDS: dict[str, dict[str, _T]] = {
         "params_total": _INT,
         "params_trainable": _INT,
         "train_examples": _INT,
-        "val_examples": _INT,
+        "val_examples": _INT_N,  # null: not known at the start (SylloCallback, Run)
         "eval_prompts": _INT,
         "max_steps": _INT,
         "world_size": _INT,
@@ -155,7 +155,7 @@ EVENT_TYPES: tuple[str, ...] = tuple(EVENT_FIELDS)
 
 #: Fields of the ``example`` object on a ``log`` event (log tier: no output).
 LOG_EXAMPLE_FIELDS: dict[str, _T] = {
-    "index": _INT,
+    "index": _INT_N,  # null: a row of someone else's Trainer batch (SylloCallback), no record
     "prompt": _STR,
     "golden": _STR,
     "prompt_tokens": _INT,
@@ -251,7 +251,8 @@ def cap_texts(obj: Any, limit: int) -> Any:
                 out[key] = cap_texts(value, limit)
         return out
     if isinstance(obj, list):
-        return [cap_texts(v, limit) for v in obj]
+        # Long lists of plain values (a log example's token view) are copied, not walked.
+        return [cap_texts(v, limit) if isinstance(v, (dict, list)) else v for v in obj]
     return obj
 
 
@@ -370,6 +371,10 @@ def end_torn_line(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+class EventError(ValueError):
+    """An event that does not follow the contract (docs/events.md), refused before it is written."""
+
+
 class EventWriter:
     """Appends events to an NDJSON file, one whole line per ``os.write``.
 
@@ -388,8 +393,12 @@ class EventWriter:
         *,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
         enabled: bool = True,
+        strict: bool = False,
     ) -> None:
         self.path = Path(path)
+        # strict: an event that breaks the contract raises (EventError) and is not written;
+        # for callers' own events (the Run API). syllo's trainers never raise into training.
+        self.strict = strict
         self.run_id = run_id or new_run_id()
         self.max_text_chars = max_text_chars
         self.enabled = enabled  # False on non-main ranks: one writer per run
@@ -427,6 +436,13 @@ class EventWriter:
         """Build, write and return one event. Never raises on I/O errors."""
         with self._lock:
             event = self.build(etype, step, **fields_)
+            if self.strict:
+                problems = validate_event(event)
+                if problems:
+                    raise EventError(
+                        f"not written, the {etype!r} event breaks docs/events.md: "
+                        + "; ".join(problems)
+                    )
             try:
                 line = encode_event(event)
             except TypeError:  # a lone surrogate somewhere (rare: looked for only then)

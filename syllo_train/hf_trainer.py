@@ -1,4 +1,4 @@
-"""SylloTrainer: the HF Trainer with three small hooks, and nothing else changed.
+"""SylloTrainer: the HF Trainer with three small hooks and a leaner callback dispatch.
 
 1. ``compute_loss`` hands the log tier each training batch and the outputs
    of its own forward pass (the example's loss comes from there: no extra
@@ -11,6 +11,10 @@
    marks the folder complete with the run's fingerprint before old
    checkpoints are rotated away (the best eval's checkpoint is kept), and
    reports a ``checkpoint`` event (checkpoints.CheckpointRecorder).
+
+Its callbacks are called only for the events they handle
+(callback_dispatch.py): syllo's one-job callbacks cost nothing at the
+events they do not use.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from transformers import Trainer
 from transformers.trainer_utils import rotate_checkpoints
 
+from syllo_train.callback_dispatch import handle_events_only
 from syllo_train.checkpoints import CheckpointRecorder
 from syllo_train.ops import faults
 from syllo_train.tiers.eval_tier import EvalTier
@@ -40,6 +45,7 @@ class SylloTrainer(Trainer):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        handle_events_only(self.callback_handler)
         self.log_tier = log_tier
         self.eval_tier = eval_tier
         self.health = health

@@ -315,6 +315,7 @@ def _check_distributed_budget(cfg: Config, args: Any) -> None:
         m.eval_timeout_s,
         float(args.ddp_timeout),
         m.stall_grace_s,
+        batch_size=m.generation_batch_size,
     )
     if problem:
         raise InputError(problem)

@@ -26,28 +26,6 @@ from syllo_train.inert import print_inert
 from syllo_train.prepare import REFUSALS, InputError, Prepared, check_folders, prepare
 
 
-def _versions() -> dict[str, str]:
-    import platform
-
-    import torch
-    import transformers
-
-    from syllo_train import __version__
-
-    return {
-        "syllo": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _param_counts(model: Any) -> tuple[int, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return total, trainable
-
-
 class _StopSignals:
     """First SIGINT/SIGTERM: stop after this step, saved. Second: exit at once."""
 
@@ -138,10 +116,12 @@ def build_trainer(
     from syllo_train.hf_trainer import SylloTrainer
     from syllo_train.ops.callbacks import FaultCallback, HeartbeatCallback
     from syllo_train.ops.heartbeat import Heartbeat
+    from syllo_train.tiers.eval_prompts import from_encoded
     from syllo_train.tiers.eval_tier import EvalTier
     from syllo_train.tiers.health import Best, RunHealth
     from syllo_train.tiers.log_tier import LogTier
     from syllo_train.tiers.timing import TrainClock
+    from syllo_train.tiers.validation import ValidationLoss
 
     max_steps, m = cfg.train.max_steps, cfg.monitor
     rank, world = dist_info()
@@ -152,7 +132,7 @@ def build_trainer(
         reporter,
         train_set=data.train,
         clock=clock,
-        log_steps=m.log_steps,
+        log_step=lambda step: step % m.log_steps == 0 or step == max_steps,
         eval_steps=m.eval_steps,
         max_steps=max_steps,
         world_size=world,
@@ -164,9 +144,15 @@ def build_trainer(
         reporter,
         m,
         tokenizer=tokenizer,
-        val_set=data.val,
-        val_loss_ids=data.val_loss_ids,
-        eval_prompt_ids=data.eval_prompt_ids,
+        prompts=from_encoded(data.val, data.eval_prompt_ids),
+        validation=ValidationLoss(
+            data.val,
+            data.val_loss_ids,
+            pad_token_id=tokenizer.pad_token_id,
+            batch_size=m.eval_batch_size,
+            rank=rank,
+            world_size=world,
+        ),
         clock=clock,
         max_steps=max_steps,
         rank=rank,
@@ -215,6 +201,7 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
     from transformers.utils import logging as hf_logging
 
     from syllo_train.distributed import distributed_info
+    from syllo_train.run_facts import param_counts, versions
     from syllo_train.sinks.reporter import Reporter
 
     hf_logging.disable_progress_bar()
@@ -277,7 +264,7 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
     signals.install()
     status, reason, code = "failed", None, exitcodes.FAILED
     try:
-        total, trainable = _param_counts(p.model)
+        total, trainable = param_counts(p.model)
         reporter.emit(
             "run_start",
             p.plan.step,
@@ -290,11 +277,11 @@ def _train(cfg: Config, p: Prepared, *, echo: TextIO | None, t_start: float) -> 
             eval_prompts=len(p.data.eval_prompt_ids),
             max_steps=max_steps,
             world_size=int(args.world_size),
-            distributed=distributed_info(cfg, args),  # optional, null on one process
+            distributed=distributed_info(args),  # optional, null on one process
             resumed_from=str(p.plan.checkpoint) if p.plan.checkpoint else None,
             device=str(args.device),
             pid=os.getpid(),
-            versions=_versions(),
+            versions=versions(),
             template=p.data.encoder.name,
             tokenization=p.data.encoder.facts.as_dict(),
             skipped_records=len(p.data.skipped),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, tzinfo
+from typing import Any
 
 from syllo_train.inert import inert  # the one inert-text function: untrusted text shown here
 from syllo_train.matching import THINK_BLOCK, THINK_CLOSE
@@ -81,6 +82,25 @@ def fmt_num(x: float | None, spec: str = ".4f") -> str:
 def fmt_pct(x: float | None) -> str:
     """A fraction in [0, 1] as a percentage."""
     return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def eval_share_text(share: float | None, budget: Any = None, *, brief: bool = False) -> str:
+    """The evals' share of run time, and the eval budget when there is one ("" before any).
+
+    ``brief``: the counters panel's form (``2.5% of time · budget 1/4``: only a
+    cut is named); else ``--once``'s (``2.5% of run time, budget 10%: 1/4 prompts``).
+    """
+    if share is None:
+        return ""
+    fields = budget if isinstance(budget, dict) else {}
+    pct, kept, of = fields.get("pct"), fields.get("prompts"), fields.get("of")
+    cut = isinstance(kept, int) and isinstance(of, int) and kept != of
+    if brief:
+        return f"{fmt_pct(share)} of time" + (f" · budget {kept}/{of}" if cut else "")
+    text = f"{fmt_pct(share)} of run time"
+    if isinstance(pct, (int, float)) and not isinstance(pct, bool):
+        text += f", budget {pct:g}%" + (f": {kept}/{of} prompts" if cut else "")
+    return text
 
 
 def fmt_clock(ts: float | None, tz: tzinfo | None = None) -> str:
@@ -221,6 +241,7 @@ def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: in
         status += f" ({st.end_reason})"
     elif status == "stale" and st.last_ts is not None:
         status += f" (no event for {fmt_duration(now - st.last_ts)})"
+    share = eval_share_text(st.eval_share, st.eval_budget)
     lines = [
         f"run {inert(st.run_id or '?')}  model {inert(st.model or '?')}  status {inert(status)}",
         f"step {st.step if st.step is not None else '–'}/{st.total_steps or '–'} "
@@ -232,7 +253,8 @@ def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: in
         f"gap {fmt_num(st.gap, '+.4f')}{' (widening)' if st.gap_widening else ''}  "
         f"lr {fmt_num(st.lr, '.2e')}",
         f"timeouts {c.get('timeouts', 0)} ({c.get('timeout_pct', 0.0)}% of {c.get('generations', 0)} "
-        f"generations; stalls {c.get('stalls', 0)})  evals {c.get('evals', 0)}  "
+        f"generations; stalls {c.get('stalls', 0)})  evals {c.get('evals', 0)}"
+        f"{f' ({share})' if share else ''}  "
         f"accuracy last {fmt_pct(st.last_eval_accuracy)} running {fmt_pct(st.running_accuracy)}",
         "checkpoints "
         + str(c.get("checkpoints", 0))

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from syllo_train import derived
 from syllo_train.events import SCHEMA_VERSION, Counters
 
 #: Seconds without a new event after which a training run is shown as stale.
@@ -260,6 +261,8 @@ class RunState:
         self.val_loss: float | None = None
         self.gap: float | None = None
         self.last_eval_accuracy: float | None = None
+        self.eval_share: float | None = None  # the latest eval's (derived.eval_share_of)
+        self.eval_budget: dict[str, Any] | None = None  # the latest eval's budget object
         self.counters: dict[str, Any] = Counters().as_dict()
         self._raw_counters: dict[str, Any] | None = None
         self.last_checkpoint_step: int | None = None
@@ -413,15 +416,11 @@ class RunState:
         self.params_trainable = _int(ev, "params_trainable") or self.params_trainable
         self.total_steps = _int(ev, "max_steps") or self.total_steps
         self.resumed_from = _str(ev, "resumed_from")
-        # An eval may be silent for up to eval_samples x generation_timeout_s:
-        # that is not a stall, so staleness waits at least that long.
+        # An eval round may be silent for its worst case (derived.quiet_eval_s: its
+        # batches × their limit + grace): that is not a stall, so staleness waits longer.
         config = ev.get("config")
-        monitor = config.get("monitor") if isinstance(config, dict) else None
-        if isinstance(monitor, dict):
-            timeout = _num(monitor, "generation_timeout_s")
-            samples = _int(monitor, "eval_samples")
-            if timeout is not None and samples is not None:
-                self.quiet_eval_s = timeout * samples
+        if isinstance(config, dict) and isinstance(config.get("monitor"), dict):
+            self.quiet_eval_s = derived.quiet_eval_s(config)
         where = f" from {self.resumed_from}" if self.resumed_from else ""
         self._log(
             ts, step, "start", f"run started{where}: {self.model or '?'} on {self.device or '?'}"
@@ -479,6 +478,9 @@ class RunState:
         self.val_loss = _num(ev, "val_loss")
         self.gap = _num(ev, "gap")
         self.last_eval_accuracy = _num(ev, "accuracy")
+        self.eval_share = derived.eval_share_of(ev)
+        budget = ev.get("budget")
+        self.eval_budget = budget if isinstance(budget, dict) else None
         step = step if step is not None else (self.step or 0)
         if self.val_loss is not None:
             self.val_loss_series.add(step, self.val_loss)

@@ -21,6 +21,7 @@ from _support import decode_events
 from syllo_train import derived
 from syllo_train.sinks.humanlog import format_event
 from syllo_train.sinks.snapshot import StatusSnapshot
+from syllo_tui.render import summary
 from syllo_tui.state import RunState
 
 SCENARIOS: dict[str, Callable[[Path], Any]] = {
@@ -38,6 +39,27 @@ def _log_after_the_last_eval(path: Path) -> Any:
 
 
 SCENARIOS["log_after_eval"] = _log_after_the_last_eval
+
+
+def _evals_with_their_share(path: Path) -> Any:
+    """Evals that carry this process's eval and training seconds; the last one cut by the budget."""
+    run = eventgen.RunWriter(path)
+    run.run_start()
+    run.train(0, 190)
+    run.eval(
+        200,
+        eval_s_total=12.5,
+        train_s_total=487.5,
+        budget={"pct": 10, "share_pct": 2.5, "prompts": 4, "of": 4},
+    )
+    run.train(200, 390)
+    budget = {"pct": 10, "share_pct": 11.2, "prompts": 1, "of": 4}
+    run.eval(400, eval_s_total=25.0, train_s_total=975.0, budget=budget)
+    run.log(410)
+    return run
+
+
+SCENARIOS["eval_share"] = _evals_with_their_share
 
 
 def _percent(x: float | None) -> str:
@@ -73,6 +95,10 @@ def test_snapshot_human_log_and_tui_agree_on_every_shared_value(
             assert s["accuracy"] == tui.running_accuracy == view["accuracy"]
             assert s["timeout_pct"] == tui.counters["timeout_pct"] == view["timeout_pct"]
             assert s["timeouts"] == tui.counters["timeouts"] == view["timeouts"]
+        # The eval share: the latest eval's seconds, one rule.
+        assert s["eval_share"] == tui.eval_share
+        if last_eval is not None:
+            assert s["eval_share"] == derived.eval_share_of(last_eval)
         # The ETA at the moment of the event.
         assert s["eta_s"] == tui.eta_at(event["ts"])
         checked += 1
@@ -87,6 +113,13 @@ def test_snapshot_human_log_and_tui_agree_on_every_shared_value(
     assert f"timeouts={counters['timeouts']} ({counters['timeout_pct']}%)" in line
     if scenario == "log_after_eval":
         assert snap.data["loss"] == 0.01 and snap.data["gap"] == last_eval["gap"] != 0.01
+    if scenario == "eval_share":
+        assert snap.data["eval_share"] == 0.025  # 25 s of evals in 25 + 975 s
+        assert snap.data["eval_budget"]["prompts"] == 1
+        assert "| evals 2.5% of run time" in line
+        assert "EVAL BUDGET 10%" in last_eval_block and "first 1 of 4 prompts" in last_eval_block
+        once = summary(tui, 1e12)
+        assert "evals 2 (2.5% of run time, budget 10%: 1/4 prompts)" in once
     if scenario == "finished":
         assert snap.data["eta_s"] == tui.eta_at(1e12) == 0.0
     assert re.search(r"Gap=", line)

@@ -612,8 +612,10 @@ from syllo_train.config import load_config
 from syllo_train.distributed import is_sharded
 from syllo_train.prepare import load_model, load_tokenizer, prepare_data
 from syllo_train.sinks.reporter import Reporter
+from syllo_train.tiers.eval_prompts import from_encoded
 from syllo_train.tiers.eval_tier import EvalTier
 from syllo_train.tiers.timing import TrainClock
+from syllo_train.tiers.validation import ValidationLoss
 
 dist.init_process_group("gloo")
 rank = dist.get_rank()
@@ -623,16 +625,18 @@ tok = load_tokenizer(cfg)
 data = prepare_data(cfg, tok)
 model = load_model(cfg, use_cuda=False)
 reporter = Reporter(cfg.output.dir, enabled=rank == 0)
-mon = EvalTier(reporter, cfg.monitor, tokenizer=tok, val_set=data.val, val_loss_ids=data.val_loss_ids,
-               eval_prompt_ids=data.eval_prompt_ids, clock=TrainClock(), max_steps=3, rank=rank,
-               world_size=dist.get_world_size())
-out = {"plain_val_loss": mon.validation_loss(model), "sharded_before": is_sharded(model)}
+world = dist.get_world_size()
+validation = ValidationLoss(data.val, data.val_loss_ids, pad_token_id=tok.pad_token_id,
+                            batch_size=cfg.monitor.eval_batch_size, rank=rank, world_size=world)
+mon = EvalTier(reporter, cfg.monitor, tokenizer=tok, prompts=from_encoded(data.val, data.eval_prompt_ids),
+               validation=validation, clock=TrainClock(), max_steps=3, rank=rank, world_size=world)
+out = {"plain_val_loss": validation(model), "sharded_before": is_sharded(model)}
 for layer in model.model.layers:
     fully_shard(layer)
 fully_shard(model)
 out["sharded_after"] = is_sharded(model)
 # Eval 1: rank 1 stops after one token, rank 0 goes on: rank 1 must keep
-# joining rank 0's forward passes until both are done.
+# joining rank 0's forward passes until both are done, batch after batch.
 mon.monitor = load_config(cfg_path, [f"monitor.max_new_tokens={12 if rank == 0 else 1}"]).monitor
 mon.run(model, 1, 0.0)
 # Eval 2: only rank 1 has a round budget, already spent: the ranks agree, and
@@ -654,8 +658,10 @@ def test_sharded_eval_keeps_ranks_in_step(
         train={"device": "cpu"},
         # 5 validation examples on 2 ranks, one a batch: 3 forward passes on one, 2 on the other.
         data={"val_max_examples": 5},
+        # 3 prompts in batches of 2: a full batch and a batch of one, both in lockstep.
         monitor={
-            "eval_samples": 2,
+            "eval_samples": 3,
+            "generation_batch_size": 2,
             "eval_batch_size": 1,
             "max_new_tokens": 12,
             "generation_timeout_s": 30,
@@ -680,4 +686,4 @@ def test_sharded_eval_keeps_ranks_in_step(
     assert any(s["output_tokens"] > 1 for s in first)
     # Rank 1's spent budget was agreed: rank 0 skipped both samples as well.
     second = [e for e in events if e["type"] == "timeout" and e["step"] == 2]
-    assert [(e["sample"], e["skipped"]) for e in second] == [(0, True), (1, True)]
+    assert [(e["sample"], e["skipped"]) for e in second] == [(0, True), (1, True), (2, True)]

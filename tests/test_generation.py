@@ -1,4 +1,7 @@
-"""Bounded generation: real tiny models, real hangs (sleeping hooks), real clocks."""
+"""Bounded generation, one prompt at a time: real tiny models, hangs on a clock the test moves.
+
+Batches are test_generation_batches.py's; the watchdog alone is test_watchdog.py's.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _generation_support import TOKEN_S, FakeClock, no_eos, slow_down, wait_until
 from _support import WAIT_S
 
 from syllo_train.generation import (
@@ -22,38 +26,6 @@ from syllo_train.generation import (
     generate_bounded,
     run_eval_round,
 )
-
-# Time in these tests is a FakeClock that the test itself moves: a "slow" model's
-# forward pass costs TOKEN_S of it, a hang is a jump of the clock. Verdicts are
-# then facts of the test, never of the machine's load; the real-clock figures
-# (how far past its limit a generation ends, in ms) are bench/bench_timeout.py's.
-# Binary fractions keep the sums exact.
-TOKEN_S = 0.0625
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to (thread-safe)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
-
-
-def wait_until(predicate: Any, what: str, timeout: float = WAIT_S) -> None:
-    """Real time: wait for another thread to do something (a bound against hangs only)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"gave up after {timeout:g} s waiting for {what}"
-        time.sleep(0.005)
-
 
 TEXTS = [f"the cat sat on the mat number {i} and then the dog ran after it" for i in range(200)]
 
@@ -83,26 +55,6 @@ def loaded(model_dir: Path) -> Iterator[tuple[Any, Any]]:
         yield model, tok
     finally:
         torch.set_num_threads(threads)
-
-
-def no_eos(tok: Any) -> dict[str, Any]:
-    """generate kwargs that keep the model from ever ending on its own."""
-    return {"suppress_tokens": [tok.eos_token_id, tok.pad_token_id, tok.bos_token_id]}
-
-
-def slow_down(model: Any, clock: FakeClock, seconds: float = TOKEN_S) -> list[float]:
-    """Make every forward pass (= every new token) cost ``seconds`` of ``clock``.
-
-    Returns the list of clock readings at which each forward pass started.
-    """
-    starts: list[float] = []
-
-    def hook(module: Any, args: Any) -> None:
-        starts.append(clock())
-        clock.advance(seconds)
-
-    model.register_forward_pre_hook(hook)
-    return starts
 
 
 def prompt(tok: Any, text: str = "the cat sat") -> list[int]:
@@ -375,62 +327,6 @@ def test_bad_arguments_are_refused(loaded: tuple[Any, Any]) -> None:
         generate_bounded(model, tok, prompt(tok), max_new_tokens=0, timeout_s=1)
     with pytest.raises(ValueError, match="prompt is empty"):
         generate_bounded(model, tok, [], max_new_tokens=3, timeout_s=1)
-
-
-# --- the watchdog on its own (a sleep stands in for a stuck call) -----------------
-
-
-def test_watchdog_survives_a_failing_callback(capfd: pytest.CaptureFixture[str]) -> None:
-    fired: list[object] = []
-    clock = FakeClock()
-
-    def on_stall(info: StallInfo) -> None:
-        fired.append(info.label)
-        if info.label == "first":
-            raise OSError("disk full")
-
-    with StallWatchdog(on_stall, grace_s=0.05, poll_s=0.01, clock=clock) as wd:
-        with wd.watch("first", 0.05):
-            clock.advance(1)  # stuck past limit + grace until the watchdog has fired
-            wait_until(lambda: fired == ["first"], "the first stall report")
-        with wd.watch("second", 0.05) as w:
-            clock.advance(1)
-            wait_until(lambda: len(fired) == 2, "the second stall report")
-        assert wd.running
-    assert fired == ["first", "second"] and w.stalled
-    err = capfd.readouterr().err
-    assert "on_stall failed" in err and "OSError: disk full" in err
-
-
-def test_stalled_watch_ends_only_after_on_stall_returned() -> None:
-    recorded: list[object] = []
-    started = threading.Event()
-    clock = FakeClock()
-
-    def slow_on_stall(info: StallInfo) -> None:
-        started.set()
-        time.sleep(0.3)  # e.g. a write to a slow disk
-        recorded.append(info.label)
-
-    with StallWatchdog(slow_on_stall, grace_s=0.05, poll_s=0.01, clock=clock) as wd:
-        with wd.watch("stuck", 0.05) as w:
-            clock.advance(1)
-            # The stuck call returns while on_stall is still writing.
-            assert started.wait(WAIT_S), "the watchdog never reported the stall"
-        # A caller that sees a stalled result can rely on the stall being recorded.
-        assert w.stalled and recorded == ["stuck"]
-
-
-def test_watchdog_quiet_when_in_time() -> None:
-    fired: list[StallInfo] = []
-    clock = FakeClock()
-    with StallWatchdog(fired.append, grace_s=0.1, poll_s=0.01, clock=clock) as wd:
-        with wd.watch("quick", 0.2) as w:
-            clock.advance(0.1)  # done well within its limit
-        clock.advance(100)  # past the watch's fire time, but it was disarmed
-        time.sleep(0.1)  # a few of the watchdog's polls
-    assert fired == [] and not w.stalled
-    assert not wd.running
 
 
 # --- multi-process rule ------------------------------------------------------------

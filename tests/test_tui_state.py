@@ -268,16 +268,28 @@ def test_staleness_follows_the_clock(tmp_path: Path) -> None:
 
 
 def test_a_long_eval_is_not_stale(tmp_path: Path) -> None:
-    """4 prompts x 60 s each may pass without an event: that silence is not a stall."""
+    """4 prompts one at a time, each up to 60 s + the 5 s stall grace, may pass without an event."""
     path = tmp_path / "events.jsonl"
     run = eventgen.RunWriter(path)
     run.run_start(monitor={"generation_timeout_s": 60.0, "eval_samples": 4})
     run.log(10)
     st = RunState(stale_after_s=60)
     st.apply_all(read_all(path))
-    assert st.stale_threshold_s == 300.0
-    assert st.display_status(st.last_ts + 250) == "training"
-    assert st.display_status(st.last_ts + 301) == "stale"
+    assert st.stale_threshold_s == 1.25 * 4 * 65  # derived.quiet_eval_s, as the snapshot's
+    assert st.display_status(st.last_ts + 320) == "training"
+    assert st.display_status(st.last_ts + 326) == "stale"
+
+
+def test_a_batched_eval_is_quiet_for_one_batch_only(tmp_path: Path) -> None:
+    """4 prompts in one batch share one 60 s limit: staleness waits for one batch, not four."""
+    path = tmp_path / "events.jsonl"
+    run = eventgen.RunWriter(path)
+    monitor = {"generation_timeout_s": 60.0, "eval_samples": 4, "stall_grace_s": 5.0}
+    run.run_start(monitor={**monitor, "generation_batch_size": 4})
+    run.log(10)
+    st = RunState(stale_after_s=60)
+    st.apply_all(read_all(path))
+    assert st.stale_threshold_s == 1.25 * 65
 
 
 def test_cut_texts_are_reported(tmp_path: Path) -> None:

@@ -135,8 +135,20 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
     ("monitor.eval_samples", lambda v: v >= 0, "must be >= 0", "0 = no generation at eval"),
     ("monitor.eval_seed", _seed, "must be in [0, 2**32)", "any non-negative integer"),
     ("monitor.eval_batch_size", lambda v: v >= 1, "must be >= 1", "validation-loss batch size"),
+    (
+        "monitor.generation_batch_size",
+        lambda v: v >= 1,
+        "must be >= 1",
+        "eval prompts generated together, e.g. 8; 1 = one at a time",
+    ),
     ("monitor.generation_timeout_s", lambda v: v > 0, "must be > 0", "seconds, e.g. 60"),
     ("monitor.eval_timeout_s", lambda v: v >= 0, "must be >= 0", "0 = no budget for the round"),
+    (
+        "monitor.eval_budget_pct",
+        lambda v: 0 <= v < 100,
+        "must be in [0, 100)",
+        "a percentage of run time, e.g. 10; 0 = no eval budget",
+    ),
     ("monitor.stall_grace_s", lambda v: v >= 0, "must be >= 0", "seconds, e.g. 5"),
     ("monitor.max_new_tokens", lambda v: v >= 1, "must be >= 1", "tokens per generation"),
     (
@@ -311,3 +323,16 @@ def _check_combinations(cfg: Config, ctx: Ctx) -> None:
             "train.gradient_checkpointing is false",
             "set train.gradient_checkpointing = true, or remove the kwargs",
         )
+
+
+def build_monitor(settings: dict[str, Any], *, source: str) -> Any:
+    """A checked ``[monitor]`` section from keyword settings (SylloCallback, Run): the file's rules."""
+    from syllo_train.config.locate import Ctx
+
+    raw = {
+        # Placeholders for the required sections; nothing here reads them.
+        "model": {"name_or_path": "-"},
+        "data": {"train": "-", "val_max_examples": 0},
+        "monitor": dict(settings),
+    }
+    return build(raw, Ctx(source)).monitor

@@ -129,8 +129,14 @@ class MonitorConfig:
     eval_samples: int = 4  # fixed prompts generated at every eval (0 = val loss only)
     eval_seed: int = 0  # which val examples become the fixed eval prompts
     eval_batch_size: int = 8  # validation-loss batch size
+    generation_batch_size: int = (
+        8  # eval prompts generated together, left-padded (1 = one at a time)
+    )
     generation_timeout_s: float = 60.0  # wall-clock limit of one generation; past it = timeout
     eval_timeout_s: float = 0.0  # budget for a whole eval round; the rest is skipped (0 = none)
+    eval_budget_pct: float = (
+        0.0  # cap on the evals' share of run time, % (0 = none): fewer prompts past it
+    )
     stall_grace_s: float = 5.0  # watchdog: a generation past limit + grace is recorded as a stall
     max_new_tokens: int = 256  # token limit of one generation
     match: MatchMode = "exact"  # how an output is compared to the golden answer

@@ -39,8 +39,14 @@ PRESETS: dict[str, dict[str, int]] = {
 
 #: A ChatML-style template, for tests and users who want a chat model. The
 #: demo model has none, so the documented plain template is used for it.
+#: ``{% generation %}`` marks what the assistant writes: it changes nothing
+#: rendered, and lets TRL's ``assistant_only_loss`` find the answer. (The newline
+#: after a turn is written as ``{{ '\n' }}``: HF renders with ``trim_blocks``,
+#: which drops a newline that follows a block tag.)
 CHATML_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}<|im_end|>{% endgeneration %}"
+    "{% else %}{{ m['content'] }}<|im_end|>{% endif %}{{ '\\n' }}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 

@@ -24,6 +24,11 @@ def _fmt(x: Any, spec: str = ".4f") -> str:
     return "n/a" if x is None else format(x, spec)
 
 
+def _num(x: Any) -> float | None:
+    """A number from an event, or None (a reader must survive any value)."""
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
 def _indent(text: str | None, limit: int = 600) -> str:
     if text is None:
         return "    (none)"
@@ -65,6 +70,11 @@ def describe_tokenization(facts: dict[str, Any]) -> str:
     return text
 
 
+def _known(value: Any) -> str:
+    """A count that may not be known (null): SylloCallback learns the Trainer's eval set late."""
+    return "?" if value is None else str(value)
+
+
 def format_event(event: dict[str, Any]) -> str | None:
     """The human text for one event, or None for events that get no line."""
     etype = event.get("type")
@@ -74,7 +84,7 @@ def format_event(event: dict[str, Any]) -> str | None:
         return (
             f"▶ run {event.get('run_id')} started: model {event.get('model')}, "
             f"{event.get('params_trainable', 0):,} trainable / {event.get('params_total', 0):,} parameters, "
-            f"{event.get('train_examples')} train / {event.get('val_examples')} val examples, "
+            f"{event.get('train_examples')} train / {_known(event.get('val_examples'))} val examples, "
             f"{event.get('max_steps')} steps on {event.get('device')} (world size {event.get('world_size')}){resumed}"
         ) + (
             f"\n  tokenization: {describe_tokenization(event['tokenization'])}"
@@ -102,18 +112,32 @@ def format_event(event: dict[str, Any]) -> str | None:
         )
     if etype == "eval":
         counters = derived.counters_view(event.get("counters") or {})
+        share = derived.eval_share_of(event)
         lines = [
             _RULE,
             f"🔎 EVAL at step {step}: Train={_fmt(event.get('train_loss'))} | Val={_fmt(event.get('val_loss'))} "
             f"| Gap={_fmt(event.get('gap'), '+.4f')} | accuracy={_fmt(event.get('accuracy'), '.2%')} "
             f"(running {_fmt(counters.get('accuracy'), '.2%')}) | timeouts={counters.get('timeouts', 0)} "
-            f"({counters.get('timeout_pct', 0.0)}%) | {_fmt(event.get('seconds'), '.1f')}s",
+            f"({counters.get('timeout_pct', 0.0)}%) | {_fmt(event.get('seconds'), '.1f')}s"
+            + (f" | evals {share:.1%} of run time" if share is not None else ""),
         ]
         best = event.get("best")
         if event.get("is_best") and isinstance(best, dict):
             lines.append(
                 f"  ★ new best {best.get('metric')} {_fmt(best.get('value'))} at step {best.get('step')} "
                 "(its checkpoint is kept from rotation)"
+            )
+        budget = event.get("budget")
+        if isinstance(budget, dict) and budget.get("prompts") != budget.get("of"):
+            kept = budget.get("prompts")
+            done = (
+                f"generated the first {kept} of {budget.get('of')} prompts"
+                if kept
+                else f"ran validation loss only (none of its {budget.get('of')} prompts)"
+            )
+            lines.append(
+                f"  ⚖️ EVAL BUDGET {_fmt(_num(budget.get('pct')), 'g')}%: the whole round would bring "
+                f"evals to {_fmt(_num(budget.get('share_pct')), '.1f')}% of run time, so this round {done}"
             )
         for s in event.get("samples") or []:
             if s.get("timed_out"):

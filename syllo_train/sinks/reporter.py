@@ -45,11 +45,16 @@ class Reporter:
         max_text_chars: int = 4000,
         echo: TextIO | None = None,
         enabled: bool = True,
+        strict: bool = False,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.enabled = enabled
         self.writer = EventWriter(
-            self.out_dir / EVENTS_FILE, run_id, max_text_chars=max_text_chars, enabled=enabled
+            self.out_dir / EVENTS_FILE,
+            run_id,
+            max_text_chars=max_text_chars,
+            enabled=enabled,
+            strict=strict,
         )
         self.snapshot = SnapshotFile(self.out_dir / SNAPSHOT_FILE)
         self.human = HumanLog(

@@ -57,6 +57,8 @@ class StatusSnapshot:
             "timeout_pct": 0.0,
             "accuracy": None,
             "last_eval_accuracy": None,
+            "eval_share": None,
+            "eval_budget": None,
             "counters": {},
             "last_example": None,
             "last_checkpoint": None,
@@ -125,6 +127,9 @@ class StatusSnapshot:
             d["overfitting"] = self._trend.overfitting
             if isinstance(event.get("best"), dict):
                 d["best"] = event["best"]
+            d["eval_share"] = derived.eval_share_of(event)
+            budget = event.get("budget")
+            d["eval_budget"] = budget if isinstance(budget, dict) else None
             if event.get("train_loss") is not None:
                 d["loss"] = event.get("train_loss")
             samples = event.get("samples") or []

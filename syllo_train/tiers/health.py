@@ -32,6 +32,7 @@ import torch
 from transformers import TrainerCallback
 
 from syllo_train.data.encode import EncodedSet
+from syllo_train.tiers.rows import ROW_KEYS, row_example
 
 #: Step losses the spike rule's running level is taken over, and how many it needs first.
 SPIKE_WINDOW, SPIKE_MIN_HISTORY = 100, 20
@@ -39,6 +40,8 @@ SPIKE_WINDOW, SPIKE_MIN_HISTORY = 100, 20
 MAD_TO_SIGMA = 1.4826
 #: Examples of an anomalous batch named in its event (the rest are counted).
 MAX_EXAMPLES = 8
+#: Steps whose batch row is kept to show, when the batch does not name its examples.
+RECENT_ROWS = 64
 
 
 @dataclass
@@ -48,6 +51,8 @@ class _Step:
     loss: torch.Tensor | None = None  # the sum of its micro-batches' losses
     grad_norm: torch.Tensor | float | None = None
     idx: list[int] = field(default_factory=list)  # the examples of its batch (host ints)
+    row: dict[str, torch.Tensor] | None = None  # else row 0 of its batch (SylloCallback)
+    rows: int = 0  # the rows of its batch, when they are not named by ``idx``
 
 
 class RunHealth(TrainerCallback):
@@ -57,12 +62,13 @@ class RunHealth(TrainerCallback):
         self,
         reporter: Any,
         *,
-        train_set: EncodedSet,
+        train_set: EncodedSet | None,
         spike_mads: float,
         stop_after_nonfinite: int,
         world_size: int,
         is_main: bool,
         examples_loss: Any = None,
+        tokenizer: Any = None,
     ) -> None:
         self.reporter = reporter
         self.train_set = train_set
@@ -71,6 +77,8 @@ class RunHealth(TrainerCallback):
         self.world_size = world_size
         self.is_main = is_main
         self.examples_loss = examples_loss or (lambda step: {})  # the log tier's captured losses
+        self.tokenizer = tokenizer  # reads a row back as text (SylloCallback's batches)
+        self._row_steps: deque[int] = deque()  # steps whose row is still held, oldest first
         self._steps: dict[int, _Step] = {}
         self._finite: deque[float] = deque(maxlen=SPIKE_WINDOW)
         self.nonfinite_run = 0  # consecutive non-finite steps so far
@@ -93,12 +101,43 @@ class RunHealth(TrainerCallback):
         if idx:
             self._steps.setdefault(step, _Step()).idx.extend(idx)
 
+    def add_row(self, step: int, inputs: dict[str, Any]) -> None:
+        """A batch that does not name its examples (SylloCallback): keep its row 0 to show.
+
+        Only the latest ``RECENT_ROWS`` steps keep theirs (a reference to the
+        batch's tensors, no copy), so a long logging window holds little memory;
+        an anomaly at an older step still counts its batch, without an example.
+        """
+        rec = self._steps.setdefault(step, _Step())
+        rec.rows += int(inputs["input_ids"].shape[0])
+        if rec.row is not None:
+            return  # gradient accumulation: the first micro-batch's row is the one shown
+        rec.row = {
+            k: inputs[k][0].detach()
+            for k in ROW_KEYS
+            if isinstance(inputs.get(k), torch.Tensor) and inputs[k].dim() == 2
+        }
+        self._row_steps.append(step)
+        while len(self._row_steps) > RECENT_ROWS:
+            old = self._steps.get(self._row_steps.popleft())
+            if old is not None:
+                old.row = None
+
     # ---- TrainerCallback -----------------------------------------------------------
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> Any:
         if not logs or "loss" not in logs:
             return control
-        steps = sorted(s for s in self._steps if s <= state.global_step)
+        self.check(state.global_step, args.device)
+        if self.stop_reason is not None:
+            control.should_training_stop = True
+            control.should_save = False
+            control.should_evaluate = False
+        return control
+
+    def check(self, upto: int, device: Any) -> bool:
+        """Judge every step recorded up to ``upto`` (one transfer); True once the run must stop."""
+        steps = sorted(s for s in self._steps if s <= upto)
         window = [self._steps.pop(s) for s in steps]
         values = self._read(window)  # the one transfer of the window's values
         stop = False
@@ -106,7 +145,7 @@ class RunHealth(TrainerCallback):
             self._judge(step, rec, loss, norm)
             stop = stop or (self.stop_after > 0 and self.nonfinite_run >= self.stop_after)
         if self.world_size > 1:  # every rank stops at the same step, or none does
-            t = torch.tensor([1.0 if stop else 0.0], device=args.device)
+            t = torch.tensor([1.0 if stop else 0.0], device=device)
             torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
             stop = bool(t.item())
         if stop and self.stop_reason is None:
@@ -116,11 +155,7 @@ class RunHealth(TrainerCallback):
                 "stopped without saving their weights; resume takes the last finite checkpoint"
             )
             self.reporter.note(f"⚠️ {self.stop_reason}")
-        if self.stop_reason is not None:
-            control.should_training_stop = True
-            control.should_save = False
-            control.should_evaluate = False
-        return control
+        return self.stop_reason is not None
 
     def _read(self, window: list[_Step]) -> list[tuple[float | None, float | None]]:
         tensors = [
@@ -178,10 +213,28 @@ class RunHealth(TrainerCallback):
         self.reporter.counters.anomalies += 1
         captured = self.examples_loss(step)
         examples = []
-        for i in rec.idx[:MAX_EXAMPLES]:
-            ex = self.train_set.examples[i]
+        if self.train_set is not None:
+            for i in rec.idx[:MAX_EXAMPLES]:
+                ex = self.train_set.examples[i]
+                examples.append(
+                    {"index": i, "prompt": ex.prompt, "golden": ex.golden, "loss": captured.get(i)}
+                )
+        if rec.row is not None and self.tokenizer is not None:
+            host = {k: v.tolist() for k, v in rec.row.items()}
+            ex, _ = row_example(
+                self.tokenizer,
+                host["input_ids"],
+                host["labels"],
+                host.get("attention_mask"),
+                host.get("position_ids"),
+            )
             examples.append(
-                {"index": i, "prompt": ex.prompt, "golden": ex.golden, "loss": captured.get(i)}
+                {
+                    "index": None,
+                    "prompt": ex["prompt"],
+                    "golden": ex["golden"],
+                    "loss": captured.get(None),
+                }
             )
         self.reporter.emit(
             "anomaly",
@@ -190,7 +243,7 @@ class RunHealth(TrainerCallback):
             value=_json_number(value),
             threshold=None if threshold is None else round(threshold, 6),
             examples=examples,
-            batch_examples=len(rec.idx),
+            batch_examples=len(rec.idx) or rec.rows,
         )
 
 

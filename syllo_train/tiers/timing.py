@@ -6,7 +6,12 @@ import time
 
 
 class TrainClock:
-    """Steps and tokens per second over the window since the last log, eval and save time left out."""
+    """Steps and tokens per second over the window since the last log, eval and save time left out.
+
+    It also keeps this process's totals since training started: seconds in
+    eval rounds, and seconds training (the rest, checkpoint saves left out
+    too), the two halves of the eval share (derived.eval_share).
+    """
 
     def __init__(self, start_step: int = 0) -> None:
         self.t_start = time.time()  # when this process started training (elapsed_s counts from it)
@@ -16,13 +21,19 @@ class TrainClock:
         self.excluded_s = 0.0  # eval rounds and checkpoint saves inside the current window
         self.steps_per_s: float | None = None  # the latest known rate
         self.last_eval_s = 0.0  # how long the latest eval round took (for the ETA)
+        self.train_t0 = self.window_t0  # when training started (perf_counter)
+        self.eval_total_s = 0.0  # every eval round since then
+        self.excluded_total_s = 0.0  # every eval round and checkpoint save since then
 
     def start(self, step: int) -> None:
-        """Training (re)starts at ``step``: a fresh window."""
+        """Training (re)starts at ``step``: a fresh window, and fresh totals."""
         self.window_t0 = time.perf_counter()
         self.window_step0 = step
         self.window_tokens = 0
         self.excluded_s = 0.0
+        self.train_t0 = self.window_t0
+        self.eval_total_s = 0.0
+        self.excluded_total_s = 0.0
 
     def add_tokens(self, n: int) -> None:
         self.window_tokens += n
@@ -30,6 +41,17 @@ class TrainClock:
     def exclude(self, seconds: float) -> None:
         """Time spent outside training steps (an eval round, a checkpoint save)."""
         self.excluded_s += seconds
+        self.excluded_total_s += seconds
+
+    def add_eval(self, seconds: float) -> None:
+        """An eval round took ``seconds``: left out of the rates, counted in the eval total."""
+        self.exclude(seconds)
+        self.eval_total_s += seconds
+        self.last_eval_s = seconds
+
+    def train_total_s(self) -> float:
+        """Seconds spent training since training started (eval rounds and saves left out)."""
+        return max(0.0, time.perf_counter() - self.train_t0 - self.excluded_total_s)
 
     def close_window(self, step: int, tokens: int) -> tuple[float | None, float | None]:
         """(steps/s, tokens/s) of the window ending at ``step``; a new window starts."""

@@ -4,7 +4,7 @@ Built on the host at a log step from what that step's forward pass already
 gave (the per-token losses of the one captured row) and what the data
 already knows (its ids and labels). Each token's text is its id decoded
 alone, special tokens kept (so a doubled BOS or a missing end-of-turn token
-shows); the texts of an example are decoded once and kept. A long example
+shows); each id's text is decoded once and kept. A long example
 is cut in the middle: its start (where a doubled BOS would be) and its end
 (the answer) stay, and ``cut`` says how many tokens were left out where.
 Pure: no torch (the caller hands plain lists).
@@ -23,19 +23,28 @@ HEAD_SHARE = 0.25
 
 
 class TokenTexts:
-    """Each token's text, decoded alone, per training example (decoded once, on first use)."""
+    """Each token's text, decoded alone (each id decoded once, on first use).
+
+    A token's text is its id decoded alone, so it depends on the id only: the
+    cache is per id, bounded by the vocabulary, and a log step whose example
+    is new decodes only ids never seen before (decoding every token of every
+    example was most of a log step's cost: bench/bench_log_tier.py).
+    """
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         self.special = set(special_tokens(tokenizer))
-        self._cache: dict[int, list[str]] = {}
+        self._cache: dict[int, str] = {}
 
-    def of(self, index: int, ids: Sequence[int]) -> list[str]:
-        if index not in self._cache:
-            self._cache[index] = [
-                self.tokenizer.decode([i], skip_special_tokens=False) for i in ids
-            ]
-        return self._cache[index]
+    def of(self, ids: Sequence[int]) -> list[str]:
+        new = [i for i in dict.fromkeys(ids) if i not in self._cache]
+        for i, text in zip(
+            new,
+            self.tokenizer.batch_decode([[i] for i in new], skip_special_tokens=False),
+            strict=True,
+        ):
+            self._cache[i] = text
+        return [self._cache[i] for i in ids]
 
 
 def token_view(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from syllo_tui.render import fmt_duration, fmt_pct
+from syllo_tui.render import eval_share_text, fmt_duration, fmt_pct
 from syllo_tui.state import EvalView, RunState
 from syllo_tui.widgets.text import plain
 
@@ -46,11 +46,14 @@ class CountersPanel(Widget):
 
         ev = self._eval
         line = Text("evals    ", style="dim", end="")
+        # The run's eval share next to the count (the view's eval follows it).
+        share = eval_share_text(st.eval_share, st.eval_budget, brief=True)
+        evals = f"{c.get('evals', 0)}" + (f" ({share})" if share else "")
         if ev is None:
-            line.append(f"{c.get('evals', 0)}")
+            line.append(evals)
         else:
             index, count = self._eval_pos
-            line.append(f"{c.get('evals', 0)} · ")
+            line.append(f"{evals} · ")
             latest = index == count
             line.append(
                 f"{'' if latest else f'#{index} '}@{ev.step}",
