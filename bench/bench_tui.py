@@ -184,7 +184,7 @@ def writer_main(path: str, seconds: float, rate: float) -> None:
 
 
 def ingest(path: Path, seconds: float, rate: float = 0.0) -> dict[str, Any]:
-    from syllo_tui.app import SylloApp
+    from syllo_tui.app import EventsArrived, SylloApp
     from syllo_tui.stream import open_source
 
     path.unlink(missing_ok=True)
@@ -195,8 +195,9 @@ def ingest(path: Path, seconds: float, rate: float = 0.0) -> dict[str, Any]:
     class BenchApp(SylloApp):
         last_write: float | None = None
 
-        def _apply(self, events: list[dict[str, Any]]) -> None:
-            super()._apply(events)
+        def on_events_arrived(self, message: EventsArrived) -> None:
+            events = message.batch.result.events
+            super().on_events_arrived(message)
             if events and isinstance(events[-1].get("t_write"), float):
                 self.last_write = events[-1]["t_write"]
 

@@ -1,12 +1,11 @@
-"""The Textual app: wires the follower thread, the RunState and the widgets.
+"""The Textual app: composes the widgets and draws them from one run's ``Feed``.
 
-It stays thin: events are folded by ``RunState`` (state.py), files are read by
-``syllo_tui.stream`` on the follower's thread (follower.py), and each widget
-draws itself from the state. What lives here is the glue: batches arrive as
-Messages, are folded, and the screen is redrawn at most every
-``REDRAW_INTERVAL_S`` (a slow SSH link gets at most ten frames a second,
-whatever the event rate); and the selection (following the newest example,
-or paused on one the user stepped back to).
+No rule lives here: batches from the follower thread (follower.py) arrive as
+Messages and go to the ``Feed`` (feed.py: folding, the cold-open history
+swap), keys go to its ``Browser`` (browse.py: following or paused, stepping),
+and each widget draws itself from the state. What the app adds is drawing at
+most every ``REDRAW_INTERVAL_S`` (a slow SSH link gets at most ten frames a
+second, whatever the event rate) and only what changed.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,10 +25,13 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 
-from syllo_tui.follower import Batch, Follower, fold_history
+from syllo_tui.browse import eval_position, example_position
+from syllo_tui.feed import Feed, FoldResult
+from syllo_tui.follower import Batch, Follower
 from syllo_tui.render import inert
-from syllo_tui.state import DEFAULT_STALE_AFTER_S, EvalView, ExampleView, RunState
-from syllo_tui.stream import EventSource, EventTail, History, open_source
+from syllo_tui.state import DEFAULT_STALE_AFTER_S, RunState
+from syllo_tui.stream import EventSource, EventTail, open_source
+from syllo_tui.views import EvalView, ExampleView
 from syllo_tui.widgets import (
     CountersPanel,
     EventLog,
@@ -47,10 +48,6 @@ from syllo_tui.widgets.statusbar import StatusInfo
 #: Minimum time between two redraws while events stream in.
 REDRAW_INTERVAL_S = 0.1
 
-#: Live events kept for replay onto the history state when it is ready; past
-#: this the history is not merged (the screen keeps the cold-open state).
-MAX_REPLAY_EVENTS = 10_000
-
 
 class EventsArrived(Message):
     """A batch from the follower thread."""
@@ -63,19 +60,9 @@ class EventsArrived(Message):
 class HistoryFolded(Message):
     """The background fold of the file's early part is done."""
 
-    def __init__(self, state: RunState | None, token: int, error: str | None = None) -> None:
+    def __init__(self, result: FoldResult) -> None:
         super().__init__()
-        self.state = state
-        self.token = token
-        self.error = error
-
-
-@dataclass
-class _Selection:
-    """What the panes show when not following: an example (by seq) and an eval (by seq)."""
-
-    example: int | None = None
-    eval: int | None = None
+        self.result = result
 
 
 class SylloApp(App[int]):
@@ -96,7 +83,6 @@ class SylloApp(App[int]):
         Binding("q", "quit", "quit"),
     ]
 
-    following: reactive[bool] = reactive(True)
     fold_think: reactive[bool] = reactive(False)
 
     def __init__(
@@ -117,8 +103,7 @@ class SylloApp(App[int]):
         self.source = source
         self.clock = clock
         self.tz = tz
-        self.stale_after_s = stale_after_s
-        self.state = RunState(stale_after_s=stale_after_s)
+        self.feed = Feed(stale_after_s=stale_after_s, clock=clock)
         self.follower = Follower(
             source,
             self._from_follower,
@@ -127,23 +112,34 @@ class SylloApp(App[int]):
             watch=watch,
         )
         self._tick_s = tick_s
-        self._sel = _Selection()
-        self._paused_at = 0  # state.applied when following was paused
-        self._seen_restarts = 0  # state.restarts at the last redraw
         self._redraw_timer: Timer | None = None
         self._last_redraw = 0.0
         self._drawn_panes: tuple[Any, ...] | None = None
         self._drawn_log = -1
         self._drawn_trends = -1
         self.drawn_version = -1  # state.version at the last redraw (tests wait on it)
-        self.source_note: str | None = None
-        self.source_ended = False
-        # Cold open: the history of the file folds in the background while the
-        # live events after the cold-open window are kept to replay onto it.
-        self._history_token = 0
-        self.history_pending = False
-        self._replay: list[dict[str, Any]] | None = None
-        self._malformed_after_cold = 0
+
+    # -- what the feed holds (read by tests and benchmarks too) ----------------------
+
+    @property
+    def state(self) -> RunState:
+        return self.feed.state
+
+    @property
+    def following(self) -> bool:
+        return self.feed.browser.following
+
+    @property
+    def history_pending(self) -> bool:
+        return self.feed.history_pending
+
+    def current_example(self) -> ExampleView | None:
+        """The example the panes show: the newest while following."""
+        return self.feed.browser.current_example(self.feed.state)
+
+    def current_eval(self) -> EvalView | None:
+        """The eval the counters describe: the selected one, the shown sample's, or the newest."""
+        return self.feed.browser.current_eval(self.feed.state)
 
     # -- layout -------------------------------------------------------------------
 
@@ -175,7 +171,7 @@ class SylloApp(App[int]):
 
     def on_unmount(self) -> None:
         self.follower.stop()
-        self._history_token += 1  # a fold still running is abandoned
+        self.feed.cancel()  # a fold still running is abandoned
         self.source.close()
 
     # -- events in ------------------------------------------------------------------
@@ -185,210 +181,49 @@ class SylloApp(App[int]):
         self.post_message(EventsArrived(batch))
 
     def on_events_arrived(self, message: EventsArrived) -> None:
-        batch = message.batch
         try:
-            self._take(batch)
+            job = self.feed.take(message.batch)
         finally:
             self.follower.ack()
+        if job is not None:
+            feed = self.feed
+            threading.Thread(
+                target=lambda: self.post_message(HistoryFolded(feed.fold(job))),
+                name="syllo-history",
+                daemon=True,
+            ).start()
         self._request_redraw()
-
-    def _take(self, batch: Batch) -> None:
-        result = batch.result
-        if batch.error is not None:
-            self.source_note = batch.error
-            self.state.warn(f"source: {batch.error}", batch.error, self.clock())
-        if result.reset:
-            self._start_over()
-        self._apply(result.events)
-        self.state.note_malformed(result.malformed)
-        if batch.cold:
-            if batch.history is not None:
-                self._fold_history(batch.history)
-            return
-        if result.events and self._replay is not None:
-            if len(self._replay) + len(result.events) > MAX_REPLAY_EVENTS:
-                self._replay = None
-                self._history_token += 1
-                self.history_pending = False
-                self.state.warn(
-                    "history",
-                    "too many new events to merge the file's history; showing recent history only",
-                )
-            else:
-                self._replay.extend(result.events)
-        self._malformed_after_cold += result.malformed
-        if result.eof:
-            self.source_ended = True
-            self.source_note = "input ended"
-
-    def _apply(self, events: list[dict[str, Any]], state: RunState | None = None) -> None:
-        state = self.state if state is None else state
-        for event in events:
-            try:
-                state.apply(event)
-            except Exception as exc:  # a bug must not take the monitor down: say so on screen
-                state.warn(
-                    f"bug {type(exc).__name__}",
-                    f"could not show an event ({type(exc).__name__}: {exc}); please report it",
-                    self.clock(),
-                )
-
-    def _start_over(self) -> None:
-        """The file was truncated or replaced: forget the old run."""
-        self.state = RunState(stale_after_s=self.stale_after_s)
-        self._history_token += 1
-        self.history_pending = False
-        self._replay = None
-        self._malformed_after_cold = 0
-        self._sel = _Selection()
-        self.following = True
-        self._paused_at = 0
-        self._seen_restarts = 0
-        self.source_note = None
-
-    def _fold_history(self, history: History) -> None:
-        self._history_token += 1
-        token = self._history_token
-        self.history_pending = True
-        self._replay = []
-        self._malformed_after_cold = 0
-
-        def run() -> None:
-            try:
-                state = fold_history(
-                    history,
-                    stale_after_s=self.stale_after_s,
-                    cancelled=lambda: token != self._history_token,
-                )
-                self.post_message(HistoryFolded(state, token))
-            except Exception as exc:  # the cold-open state stays; tell the user why
-                self.post_message(HistoryFolded(None, token, error=f"{type(exc).__name__}: {exc}"))
-
-        threading.Thread(target=run, name="syllo-history", daemon=True).start()
 
     def on_history_folded(self, message: HistoryFolded) -> None:
-        if message.token != self._history_token:
-            return  # started over since: this history is of another file
-        self.history_pending = False
-        replay, self._replay = self._replay, None
-        if message.state is None or replay is None:
-            if message.error:
-                self.state.warn("history", f"could not read the file's history: {message.error}")
+        if self.feed.history_folded(message.result):
             self._request_redraw()
-            return
-        old = self.state
-        new = message.state
-        self._apply(replay, new)
-        new.malformed += self._malformed_after_cold
-        for text in old.warnings:  # e.g. a source error seen meanwhile
-            new.warn(text, text)
-        self.state = new
-        self._paused_at += new.applied - old.applied  # "+N new" counts from the same point
-        self._seen_restarts = new.restarts
-        self._remap_selection(old)
-        self._request_redraw()
 
-    def _remap_selection(self, old: RunState) -> None:
-        """After swapping states, point the selection at the same example and eval."""
-        if self.following:
-            return
-        example = old.example_at(self._sel.example) if self._sel.example is not None else None
-        same = self.state.same_example(example) if example is not None else None
-        self._sel.example = same.seq if same is not None else None
-        ev = old.eval_at(self._sel.eval) if self._sel.eval is not None else None
-        match = [e for e in self.state.evals if ev is not None and e.step == ev.step]
-        self._sel.eval = match[-1].seq if match else None
-
-    # -- selection ------------------------------------------------------------------
-
-    def current_example(self) -> ExampleView | None:
-        """The example the panes show: the newest while following."""
-        examples = self.state.examples
-        if self.following or self._sel.example is None:
-            return examples[-1] if examples else None
-        return self.state.example_at(self._sel.example) or (examples[-1] if examples else None)
-
-    def current_eval(self) -> EvalView | None:
-        """The eval the counters describe: the selected one, the shown sample's, or the newest."""
-        st = self.state
-        if not self.following:
-            if self._sel.eval is not None and (ev := st.eval_at(self._sel.eval)) is not None:
-                return ev
-            example = self.current_example()
-            if example is not None and example.eval_seq is not None:
-                ev = st.eval_at(example.eval_seq)
-                if ev is not None:
-                    return ev
-        return st.evals[-1] if st.evals else None
-
-    def _pause_here(self) -> None:
-        if self.following:
-            example = self.current_example()
-            self._sel = _Selection(example.seq if example else None, None)
-            self.following = False
+    # -- selection (the rules live in browse.py) --------------------------------------
 
     def action_toggle_follow(self) -> None:
-        if self.following:
-            self._pause_here()
-        else:
-            self._sel = _Selection()
-            self.following = True
-
-    def watch_following(self, following: bool) -> None:
-        if not following:
-            self._paused_at = self.state.applied
+        self.feed.browser.toggle_follow(self.feed.state)
         self._request_redraw()
+
+    def _moved(self, moved: bool) -> None:
+        if moved:
+            self._request_redraw()
+        else:
+            self.bell()
+
+    def action_prev_example(self) -> None:
+        self._moved(self.feed.browser.step_example(self.feed.state, -1))
+
+    def action_next_example(self) -> None:
+        self._moved(self.feed.browser.step_example(self.feed.state, +1))
+
+    def action_prev_eval(self) -> None:
+        self._moved(self.feed.browser.step_eval(self.feed.state, -1))
+
+    def action_next_eval(self) -> None:
+        self._moved(self.feed.browser.step_eval(self.feed.state, +1))
 
     def watch_fold_think(self) -> None:
         self._request_redraw()
-
-    def _step_example(self, delta: int) -> None:
-        examples = self.state.examples
-        current = self.current_example()
-        if current is None:
-            self.bell()
-            return
-        i = next(
-            (k for k in range(len(examples) - 1, -1, -1) if examples[k].seq == current.seq), None
-        )
-        j = None if i is None else i + delta
-        if j is None or not 0 <= j < len(examples):
-            self.bell()
-            return
-        self._pause_here()
-        self._sel = _Selection(examples[j].seq, None)
-        self._request_redraw()
-
-    def action_prev_example(self) -> None:
-        self._step_example(-1)
-
-    def action_next_example(self) -> None:
-        self._step_example(+1)
-
-    def _step_eval(self, delta: int) -> None:
-        evals = self.state.evals
-        current = self.current_eval()
-        if current is None:
-            self.bell()
-            return
-        i = next((k for k, e in enumerate(evals) if e.seq == current.seq), len(evals) - 1)
-        j = i + delta
-        if not 0 <= j < len(evals):
-            self.bell()
-            return
-        self._pause_here()
-        target = evals[j]
-        example = (
-            target.first_example_seq if target.first_example_seq is not None else self._sel.example
-        )
-        self._sel = _Selection(example, target.seq)
-        self._request_redraw()
-
-    def action_prev_eval(self) -> None:
-        self._step_eval(-1)
-
-    def action_next_eval(self) -> None:
-        self._step_eval(+1)
 
     def action_toggle_think(self) -> None:
         self.fold_think = not self.fold_think
@@ -421,28 +256,18 @@ class SylloApp(App[int]):
             # so a tick or a coalesced redraw can still fire here, with nothing to draw.
             return
         self._last_redraw = time.monotonic()
-        st = self.state
-        if st.restarts != self._seen_restarts:
-            # Another run began in the same file: its examples are not the old ones.
-            self._seen_restarts = st.restarts
-            self._sel = _Selection()
-            self.following = True
+        feed = self.feed
+        st = feed.state
+        feed.browser.check_restart(st)
         now = self.clock()
         waiting = None
         if isinstance(self.source, EventTail) and not self.source.exists:
             waiting = inert(str(self.source.path))
         self.query_one(RunHeader).show(st, now, waiting_for=waiting)
 
-        example = self.current_example()
-        eval_view = self.current_eval()
-        position = (0, 0)
-        if example is not None:
-            first = st.examples[0].seq
-            index = next(
-                (k for k, e in enumerate(st.examples) if e.seq == example.seq), example.seq - first
-            )
-            position = (index + 1, len(st.examples))
-        self.query_one(ExampleBar).show(example, position, eval_view)
+        example = feed.browser.current_example(st)
+        eval_view = feed.browser.current_eval(st)
+        self.query_one(ExampleBar).show(example, example_position(st, example), eval_view)
         # Compare what is shown, not which object: a pane update costs a layout pass.
         key = (_pane_key(example), self.fold_think)
         if key != self._drawn_panes:
@@ -458,26 +283,20 @@ class SylloApp(App[int]):
         if st.version != self._drawn_trends:
             self.query_one(Trends).show(st)
             self._drawn_trends = st.version
-        eval_pos = (0, 0)
-        if eval_view is not None:
-            index = next(
-                (k for k, e in enumerate(st.evals) if e.seq == eval_view.seq), len(st.evals) - 1
-            )
-            eval_pos = (index + 1, len(st.evals))
-        self.query_one(CountersPanel).show(st, now, eval_view, eval_pos)
+        self.query_one(CountersPanel).show(st, now, eval_view, eval_position(st, eval_view))
         if st.log_version != self._drawn_log:
             self.query_one(EventLog).show(st, self.tz)
             self._drawn_log = st.log_version
-        note = self.source_note or self.follower.watch_error
+        note = feed.source_note or self.follower.watch_error
         self.query_one(StatusBar).show(
             StatusInfo(
-                following=self.following,
-                new_since_pause=0 if self.following else max(0, st.applied - self._paused_at),
+                following=feed.browser.following,
+                new_since_pause=feed.browser.new_since_pause(st),
                 events=st.applied,
                 malformed=st.malformed,
                 warnings=len(st.warnings),
                 last_warning=st.warnings[-1] if st.warnings else None,
-                loading_history=self.history_pending,
+                loading_history=feed.history_pending,
                 source_note=note,
             )
         )

@@ -16,7 +16,9 @@ import re
 from datetime import datetime, tzinfo
 
 from syllo_train.matching import THINK_BLOCK, THINK_CLOSE
-from syllo_tui.state import ExampleView, LogEntry, RunState, Series
+from syllo_tui.series import Series
+from syllo_tui.state import RunState
+from syllo_tui.views import ExampleView, LogEntry
 
 _C0_PICTURES = {c: chr(0x2400 + c) for c in range(0x20)}  # ␀ … ␟; ESC is ␛
 _KEEP = {0x09, 0x0A}  # tab and newline are layout, not control

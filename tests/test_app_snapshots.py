@@ -1,9 +1,9 @@
-"""Snapshot tests: the whole screen at 80x24 and 160x48 for a mid-run state, a timeout and a finished run.
+"""app.py snapshots: the whole screen at 80x24 and 160x48 for a mid-run state, a timeout and a finished run.
 
 Everything that moves with time is pinned: event times come from eventgen's
 fake clock, the app's clock is fixed 5 s after the last event, and times are
 shown in UTC. Update the SVGs under tests/__snapshots__/ with
-``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at them
+``pytest tests/test_app_snapshots.py --snapshot-update`` and look at them
 (``snapshot_report.html``) before committing.
 """
 
