@@ -212,7 +212,7 @@ def ingest(path: Path, seconds: float, rate: float = 0.0) -> dict[str, Any]:
                 key_lag.append(time.perf_counter() - pressed.pop())
             super().action_toggle_follow()
 
-    app = BenchApp(open_source(path))
+    app = BenchApp([("bench", open_source(path))])
     out: dict[str, Any] = {}
 
     async def run() -> None:

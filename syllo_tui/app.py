@@ -1,11 +1,16 @@
-"""The Textual app: composes the widgets and draws them from one run's ``Feed``.
+"""The Textual app: composes the views and draws them from the runs' ``Feed``s.
 
-No rule lives here: batches from the follower thread (follower.py) arrive as
-Messages and go to the ``Feed`` (feed.py: folding, the cold-open history
-swap), keys go to its ``Browser`` (browse.py: following or paused, stepping),
-and each widget draws itself from the state. What the app adds is drawing at
-most every ``REDRAW_INTERVAL_S`` (a slow SSH link gets at most ten frames a
-second, whatever the event rate) and only what changed.
+No rule lives here: batches from each run's follower thread (follower.py)
+arrive as Messages and go to that run's ``Feed`` (feed.py: folding, the
+cold-open history swap), keys go to its ``Browser`` (browse.py: following or
+paused, stepping), charts are built by charts.py, and each view draws itself.
+What the app adds is which view is shown, one history fold at a time (the
+shown run's first), and drawing at most every ``REDRAW_INTERVAL_S`` (a slow
+SSH link gets at most ten frames a second, whatever the event rate).
+
+Views: the run (today's screen; from ``CHART_ROWS`` rows it adds the loss
+chart), its charts (g), and with several runs the run list, the overlay of
+the marked runs' curves (o) and their outputs side by side (x).
 """
 
 from __future__ import annotations
@@ -13,60 +18,66 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
+from textual.widgets import ContentSwitcher
 
-from syllo_tui.browse import eval_position, example_position
+from syllo_tui import charts
+from syllo_tui.browse import latest_sample, sample_numbers
 from syllo_tui.feed import Feed, FoldResult
-from syllo_tui.follower import Batch, Follower
+from syllo_tui.follower import LIST_TAIL_EVENTS, Batch
 from syllo_tui.render import inert
+from syllo_tui.runs import Run, RunFolder, RunSpec
+from syllo_tui.runtable import run_row
 from syllo_tui.state import DEFAULT_STALE_AFTER_S, RunState
 from syllo_tui.stream import EventSource, EventTail, open_source
 from syllo_tui.views import EvalView, ExampleView
-from syllo_tui.widgets import (
-    CountersPanel,
-    EventLog,
-    ExampleBar,
-    HelpScreen,
-    RunHeader,
-    StatusBar,
-    TextPane,
-    Trends,
-)
-from syllo_tui.widgets.panes import pane_contents
+from syllo_tui.widgets import HelpScreen, RunHeader, StatusBar
+from syllo_tui.widgets.chart import ChartPanel
+from syllo_tui.widgets.chartview import ChartView
+from syllo_tui.widgets.compare import CompareView
+from syllo_tui.widgets.runlist import RunList
+from syllo_tui.widgets.runview import RunView
 from syllo_tui.widgets.statusbar import StatusInfo
 
 #: Minimum time between two redraws while events stream in.
 REDRAW_INTERVAL_S = 0.1
 
+#: From this many rows the run view shows the loss chart above the trends.
+CHART_ROWS = 50
+
+#: How often a folder of runs is looked at for runs that started later.
+RESCAN_S = 2.0
+
 
 class EventsArrived(Message):
-    """A batch from the follower thread."""
+    """A batch from one run's follower thread."""
 
-    def __init__(self, batch: Batch) -> None:
+    def __init__(self, run: Run, batch: Batch) -> None:
         super().__init__()
+        self.run = run
         self.batch = batch
 
 
 class HistoryFolded(Message):
-    """The background fold of the file's early part is done."""
+    """The background fold of a run's early part is done."""
 
-    def __init__(self, result: FoldResult) -> None:
+    def __init__(self, run: Run, result: FoldResult) -> None:
         super().__init__()
+        self.run = run
         self.result = result
 
 
 class SylloApp(App[int]):
-    """The live monitor. Build it with ``make_app``."""
+    """The live monitor of one run or several. Build it with ``make_app``."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "syllo"
@@ -81,13 +92,22 @@ class SylloApp(App[int]):
         Binding("t", "toggle_think", "fold / unfold <think> blocks"),
         Binding("question_mark", "help", "this list of keys"),
         Binding("q", "quit", "quit"),
+        Binding("g", "charts", "charts of this run: loss, gap, accuracy, throughput, lr"),
+        Binding("l", "log_scale", "charts: loss on a log / linear axis"),
+        Binding("plus,equals_sign", "zoom(1)", "charts: zoom in (the last half of the steps)"),
+        Binding("minus", "zoom(-1)", "charts: zoom out"),
+        Binding("0", "zoom(0)", "charts: all the steps"),
+        Binding("c", "next_panel", "charts: next small panel (a narrow screen shows one)"),
+        Binding("r,escape", "run_list", "several runs: the run list"),
+        Binding("o", "overlay", "several runs: the marked runs' loss curves on one chart"),
+        Binding("x", "compare", "several runs: one eval prompt's output side by side"),
     ]
 
     fold_think: reactive[bool] = reactive(False)
 
     def __init__(
         self,
-        source: EventSource,
+        sources: Sequence[tuple[str, EventSource]],
         *,
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
@@ -96,30 +116,77 @@ class SylloApp(App[int]):
         poll_interval_s: float = 0.5,
         cold_open: bool = True,
         tick_s: float = 1.0,
+        several: bool | None = None,
+        folders: Sequence[Path] = (),
     ) -> None:
         # Textual alone turns NO_COLOR into shades of grey (still colour codes);
         # native ANSI mode makes it drop colours and keep bold/dim/reverse.
         super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
-        self.source = source
         self.clock = clock
         self.tz = tz
-        self.feed = Feed(stale_after_s=stale_after_s, clock=clock)
-        self.follower = Follower(
-            source,
-            self._from_follower,
-            cold_open=cold_open,
-            poll_interval_s=poll_interval_s,
+        self.several = several if several is not None else len(sources) != 1 or bool(folders)
+        self._run_options = dict(
+            stale_after_s=stale_after_s,
             watch=watch,
+            poll_interval_s=poll_interval_s,
+            cold_open=cold_open,
         )
+        self.runs: list[Run] = []
+        for name, source in sources:
+            self._add_run(name, source)
+        self.run_index = 0
+        self.folders = [
+            RunFolder(f, [str(getattr(s, "path", "")) for _, s in sources]) for f in folders
+        ]
+        self.view = "runs" if self.several else "run"
+        self._before_charts = self.view
+        self.log_y = False
+        self.zoom = 0
+        self.small_panel = 0
+        self.compare_sample: int | None = None
         self._tick_s = tick_s
         self._redraw_timer: Timer | None = None
         self._last_redraw = 0.0
-        self._drawn_panes: tuple[Any, ...] | None = None
-        self._drawn_log = -1
-        self._drawn_trends = -1
-        self.drawn_version = -1  # state.version at the last redraw (tests wait on it)
+        self._folding: Run | None = None  # the run whose history is being folded
+        self.drawn_version = (
+            -1
+        )  # the shown run's state.version at the last redraw (tests wait on it)
 
-    # -- what the feed holds (read by tests and benchmarks too) ----------------------
+    # -- runs -----------------------------------------------------------------------
+
+    def _add_run(self, name: str, source: EventSource) -> Run:
+        opts = self._run_options
+        run = Run(
+            name,
+            source,
+            self._from_follower,
+            feed=Feed(stale_after_s=float(opts["stale_after_s"]), clock=self.clock),
+            cold_open=bool(opts["cold_open"]),
+            cold_events=LIST_TAIL_EVENTS if self.several else None,
+            poll_interval_s=float(opts["poll_interval_s"]),
+            watch=bool(opts["watch"]),
+        )
+        self.runs.append(run)
+        return run
+
+    @property
+    def shown(self) -> Run:
+        """The run the run view, its charts and the header show."""
+        return self.runs[min(self.run_index, len(self.runs) - 1)]
+
+    @property
+    def feed(self) -> Feed:
+        return self.shown.feed
+
+    @property
+    def source(self) -> EventSource:
+        return self.shown.source
+
+    @property
+    def follower(self) -> object:
+        return self.shown.follower
+
+    # -- what the shown run's feed holds (read by tests and benchmarks too) -------
 
     @property
     def state(self) -> RunState:
@@ -141,74 +208,101 @@ class SylloApp(App[int]):
         """The eval the counters describe: the selected one, the shown sample's, or the newest."""
         return self.feed.browser.current_eval(self.feed.state)
 
-    # -- layout -------------------------------------------------------------------
+    def marked_runs(self) -> list[Run]:
+        """The runs chosen for the overlay and side by side (all of them when none is marked)."""
+        return [r for r in self.runs if r.marked] or list(self.runs)
+
+    # -- layout ---------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
-        yield ExampleBar(id="example-bar")
-        with Horizontal(id="panes"):
-            yield TextPane(id="prompt")
-            yield TextPane(id="golden")
-            yield TextPane(id="model")
-        with Horizontal(id="metrics"):
-            yield Trends(id="trends")
-            yield CountersPanel(id="counters")
-        yield EventLog(id="events")
+        with ContentSwitcher(id="views", initial=f"{self.view}-view"):
+            yield RunView(id="run-view")
+            yield ChartView(id="charts-view")
+            yield RunList(id="runs-view")
+            yield ChartPanel(id="overlay-view")
+            yield CompareView(id="compare-view")
         yield StatusBar(id="status")
 
     def on_mount(self) -> None:
-        self.query_one("#trends").border_title = "trends"
-        self.query_one("#counters").border_title = "counters"
-        self.query_one("#events").border_title = "events"
-        self.query_one("#model", TextPane).focus()
-        self.follower.start()
+        self._focus_view()
+        for run in self.runs:
+            run.start()
+        if self.folders:
+            self.set_interval(RESCAN_S, self._rescan)
         self.set_interval(self._tick_s, self._redraw)  # ages and staleness move with the clock
         self._redraw()
 
     def on_resize(self) -> None:
         self.screen.set_class(self.size.height >= 36, "-tall")
         self.screen.set_class(self.size.width >= 120, "-wide")
+        self.screen.set_class(self.size.height >= CHART_ROWS, "-charts")
 
     def on_unmount(self) -> None:
-        self.follower.stop()
-        self.feed.cancel()  # a fold still running is abandoned
-        self.source.close()
+        for run in self.runs:
+            run.stop()
+
+    def _rescan(self) -> None:
+        for folder in self.folders:
+            for spec in folder.scan():
+                self._add_run(spec.name, open_source(spec.target)).start()
+                self._request_redraw()
 
     # -- events in ------------------------------------------------------------------
 
-    def _from_follower(self, batch: Batch) -> None:
+    def _from_follower(self, run: Run, batch: Batch) -> None:
         # On the follower's thread: post_message is thread-safe.
-        self.post_message(EventsArrived(batch))
+        self.post_message(EventsArrived(run, batch))
 
     def on_events_arrived(self, message: EventsArrived) -> None:
+        run = message.run
         try:
-            job = self.feed.take(message.batch)
+            job = run.feed.take(message.batch)
         finally:
-            self.follower.ack()
+            run.follower.ack()
         if job is not None:
-            feed = self.feed
-            threading.Thread(
-                target=lambda: self.post_message(HistoryFolded(feed.fold(job))),
-                name="syllo-history",
-                daemon=True,
-            ).start()
+            run.pending = job
+        elif message.batch.result.reset:
+            run.pending = None
+        self._fold_next()
         self._request_redraw()
+
+    def _fold_next(self) -> None:
+        """Fold one run's history at a time, the shown run's first (the others wait their turn)."""
+        if self._folding is not None:
+            return
+        waiting = [r for r in self.runs if r.pending is not None]
+        if not waiting:
+            return
+        run = self.shown if self.shown.pending is not None else waiting[0]
+        job, run.pending = run.pending, None
+        assert job is not None
+        self._folding = run
+        feed = run.feed
+        threading.Thread(
+            target=lambda: self.post_message(HistoryFolded(run, feed.fold(job))),
+            name="syllo-history",
+            daemon=True,
+        ).start()
 
     def on_history_folded(self, message: HistoryFolded) -> None:
-        if self.feed.history_folded(message.result):
+        self._folding = None
+        if message.run.feed.history_folded(message.result):
             self._request_redraw()
+        if self.is_running:
+            self._fold_next()
 
-    # -- selection (the rules live in browse.py) --------------------------------------
-
-    def action_toggle_follow(self) -> None:
-        self.feed.browser.toggle_follow(self.feed.state)
-        self._request_redraw()
+    # -- keys -----------------------------------------------------------------------
 
     def _moved(self, moved: bool) -> None:
         if moved:
             self._request_redraw()
         else:
             self.bell()
+
+    def action_toggle_follow(self) -> None:
+        self.feed.browser.toggle_follow(self.feed.state)
+        self._request_redraw()
 
     def action_prev_example(self) -> None:
         self._moved(self.feed.browser.step_example(self.feed.state, -1))
@@ -217,22 +311,95 @@ class SylloApp(App[int]):
         self._moved(self.feed.browser.step_example(self.feed.state, +1))
 
     def action_prev_eval(self) -> None:
-        self._moved(self.feed.browser.step_eval(self.feed.state, -1))
+        if self.view == "compare":
+            self._step_compare(-1)
+        else:
+            self._moved(self.feed.browser.step_eval(self.feed.state, -1))
 
     def action_next_eval(self) -> None:
-        self._moved(self.feed.browser.step_eval(self.feed.state, +1))
+        if self.view == "compare":
+            self._step_compare(+1)
+        else:
+            self._moved(self.feed.browser.step_eval(self.feed.state, +1))
+
+    def action_toggle_think(self) -> None:
+        self.fold_think = not self.fold_think
 
     def watch_fold_think(self) -> None:
         self._request_redraw()
 
-    def action_toggle_think(self) -> None:
-        self.fold_think = not self.fold_think
+    def action_charts(self) -> None:
+        if self.view == "charts":
+            self._show(self._before_charts)
+        else:
+            self._before_charts = self.view if self.view == "run" else "run"
+            self._show("charts")
+
+    def action_log_scale(self) -> None:
+        self.log_y = not self.log_y
+        self._request_redraw()
+
+    def action_zoom(self, delta: int) -> None:
+        self.zoom = 0 if delta == 0 else max(0, min(charts.MAX_ZOOM, self.zoom + delta))
+        self._request_redraw()
+
+    def action_next_panel(self) -> None:
+        self.small_panel += 1
+        self._request_redraw()
+
+    def action_run_list(self) -> None:
+        if self.several:
+            self._show("runs")
+
+    def action_overlay(self) -> None:
+        if self.several:
+            self._show("overlay")
+
+    def action_compare(self) -> None:
+        if self.several:
+            self._show("compare")
+
+    def on_run_list_opened(self, message: RunList.Opened) -> None:
+        self.run_index = message.index
+        self._fold_next()
+        self._show("run")
+
+    def on_run_list_marked(self, message: RunList.Marked) -> None:
+        run = self.runs[message.index]
+        run.marked = not run.marked
+        self._request_redraw()
+
+    def _step_compare(self, delta: int) -> None:
+        numbers = sample_numbers([r.feed.state for r in self.marked_runs()])
+        if not numbers:
+            self.bell()
+            return
+        current = self.compare_sample if self.compare_sample in numbers else numbers[0]
+        i = numbers.index(current) + delta
+        self._moved(0 <= i < len(numbers))
+        self.compare_sample = numbers[max(0, min(len(numbers) - 1, i))]
+
+    def _show(self, view: str) -> None:
+        self.view = view
+        self.query_one(ContentSwitcher).current = f"{view}-view"
+        self._focus_view()
+        self._request_redraw()
+
+    def _focus_view(self) -> None:
+        target = {"run": "#model", "runs": "#runs-view", "compare": "#compare-view"}.get(self.view)
+        if target is not None:
+            self.query_one(target).focus()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
         keys = [(_key_label(b.key), b.description) for b in self.BINDINGS if isinstance(b, Binding)]
-        self.push_screen(HelpScreen(keys))
+        listed = [
+            (_key_label(b.key), b.description) for b in RunList.BINDINGS if isinstance(b, Binding)
+        ]
+        # One run's keys first (they fit 80x24 with the pane keys); charts and runs below.
+        first = next(i for i, (key, _) in enumerate(keys) if key == "g")
+        self.push_screen(HelpScreen(keys[:first], keys[first:] + (listed if self.several else [])))
 
     async def action_quit(self) -> None:
         self.exit(0)
@@ -256,38 +423,54 @@ class SylloApp(App[int]):
             # so a tick or a coalesced redraw can still fire here, with nothing to draw.
             return
         self._last_redraw = time.monotonic()
-        feed = self.feed
+        run = self.shown
+        feed = run.feed
         st = feed.state
         feed.browser.check_restart(st)
         now = self.clock()
         waiting = None
-        if isinstance(self.source, EventTail) and not self.source.exists:
-            waiting = inert(str(self.source.path))
-        self.query_one(RunHeader).show(st, now, waiting_for=waiting)
-
-        example = feed.browser.current_example(st)
-        eval_view = feed.browser.current_eval(st)
-        self.query_one(ExampleBar).show(example, example_position(st, example), eval_view)
-        # Compare what is shown, not which object: a pane update costs a layout pass.
-        key = (_pane_key(example), self.fold_think)
-        if key != self._drawn_panes:
-            new = self._drawn_panes is None or self._drawn_panes[0] != key[0]
-            for pane_id, (title, subtitle, body) in zip(
-                ("#prompt", "#golden", "#model"),
-                pane_contents(example, fold_think=self.fold_think),
-                strict=True,
-            ):
-                self.query_one(pane_id, TextPane).show(title, subtitle, body, new=new)
-            self._drawn_panes = key
-
-        if st.version != self._drawn_trends:
-            self.query_one(Trends).show(st)
-            self._drawn_trends = st.version
-        self.query_one(CountersPanel).show(st, now, eval_view, eval_position(st, eval_view))
-        if st.log_version != self._drawn_log:
-            self.query_one(EventLog).show(st, self.tz)
-            self._drawn_log = st.log_version
-        note = feed.source_note or self.follower.watch_error
+        if isinstance(run.source, EventTail) and not run.source.exists:
+            waiting = inert(str(run.source.path))
+        name = run.name if self.several else None
+        self.query_one(RunHeader).show(st, now, waiting_for=waiting, name=name)
+        if self.view == "run":
+            self.query_one(RunView).draw(
+                feed,
+                now,
+                fold_think=self.fold_think,
+                tz=self.tz,
+                chart=self.size.height >= CHART_ROWS,
+                log_y=self.log_y,
+            )
+        elif self.view == "charts":
+            self.query_one(ChartView).draw(
+                st, log_y=self.log_y, zoom=self.zoom, small=self.small_panel
+            )
+        elif self.view == "runs":
+            self.query_one(RunList).show(
+                [run_row(r.name, r.feed.state, now) for r in self.runs],
+                [r.marked for r in self.runs],
+            )
+        elif self.view == "overlay":
+            chosen = [(r.name, r.feed.state) for r in self.marked_runs()]
+            chart = charts.overlay_chart(chosen, log_y=self.log_y)
+            window = charts.zoom_window(chart.span(), self.zoom)
+            self.query_one("#overlay-view", ChartPanel).show(chart, window, self.zoom)
+        elif self.view == "compare":
+            chosen_runs = self.marked_runs()
+            numbers = sample_numbers([r.feed.state for r in chosen_runs])
+            if self.compare_sample not in numbers:
+                self.compare_sample = numbers[0] if numbers else None
+            k = self.compare_sample
+            self.query_one(CompareView).show(
+                k,
+                [
+                    (r.name, latest_sample(r.feed.state, k) if k is not None else None)
+                    for r in chosen_runs
+                ],
+                fold_think=self.fold_think,
+            )
+        note = feed.source_note or run.follower.watch_error
         self.query_one(StatusBar).show(
             StatusInfo(
                 following=feed.browser.following,
@@ -303,34 +486,18 @@ class SylloApp(App[int]):
         self.drawn_version = st.version
 
 
-def _pane_key(example: ExampleView | None) -> tuple[Any, ...] | None:
-    """What the three panes draw from an example (its step and seq only go in the bar above)."""
-    if example is None:
-        return None
-    e = example
-    return (
-        e.tier,
-        e.prompt,
-        e.golden,
-        e.prompt_tokens,
-        e.golden_tokens,
-        e.output,
-        e.output_tokens,
-        e.match,
-        e.timed_out,
-        e.partial,
-        e.seconds,
-        tuple(e.cut.items()),
-        e.think_opened,
-    )
-
-
 _KEY_LABELS = {
     "left": "←",
     "right": "→",
+    "up": "↑",
+    "down": "↓",
     "question_mark": "?",
     "left_square_bracket": "[",
     "right_square_bracket": "]",
+    "plus": "+",
+    "equals_sign": "=",
+    "minus": "-",
+    "escape": "Esc",
 }
 
 
@@ -340,7 +507,7 @@ def _key_label(keys: str) -> str:
 
 
 def make_app(
-    source: str | os.PathLike[str] | EventSource,
+    source: str | os.PathLike[str] | EventSource | Sequence[RunSpec],
     *,
     clock: Callable[[], float] = time.time,
     tz: tzinfo | None = None,
@@ -349,17 +516,25 @@ def make_app(
     poll_interval_s: float = 0.5,
     cold_open: bool = True,
     tick_s: float = 1.0,
+    folders: Sequence[Path] = (),
+    several: bool | None = None,
 ) -> SylloApp:
-    """Build the monitor for a path, ``"-"`` (stdin), or an already open source.
+    """Build the monitor for a path, ``"-"`` (stdin), an open source, or several runs.
 
     ``clock`` and ``tz`` make every time on screen deterministic (tests and
     snapshots pass a fixed clock and UTC); ``watch=False`` turns file
     notifications off (polling every ``poll_interval_s`` remains);
     ``cold_open=False`` reads a file from its start instead of its tail.
+    Several runs (``RunSpec``s, or ``folders`` to scan) open on the run list.
     """
-    src: EventSource = open_source(source) if isinstance(source, (str, os.PathLike)) else source
+    if isinstance(source, (str, os.PathLike)):
+        sources: list[tuple[str, EventSource]] = [("", open_source(source))]
+    elif isinstance(source, Sequence):
+        sources = [(spec.name, open_source(spec.target)) for spec in source]
+    else:
+        sources = [("", source)]
     return SylloApp(
-        src,
+        sources,
         clock=clock,
         tz=tz,
         stale_after_s=stale_after_s,
@@ -367,4 +542,6 @@ def make_app(
         poll_interval_s=poll_interval_s,
         cold_open=cold_open,
         tick_s=tick_s,
+        several=several,
+        folders=folders,
     )

@@ -148,3 +148,16 @@ def eval_position(state: RunState, eval_view: EvalView | None) -> tuple[int, int
         (k for k, e in enumerate(state.evals) if e.seq == eval_view.seq), len(state.evals) - 1
     )
     return (index + 1, len(state.evals))
+
+
+def latest_sample(state: RunState, sample: int) -> ExampleView | None:
+    """The newest eval's output for eval prompt ``sample`` (the same prompts every eval)."""
+    for view in reversed(state.examples):
+        if view.tier == "eval" and view.sample == sample:
+            return view
+    return None
+
+
+def sample_numbers(states: list[RunState]) -> list[int]:
+    """The eval prompt numbers any of ``states`` has an output for, in order."""
+    return sorted({v.sample for st in states for v in st.examples if v.sample is not None})

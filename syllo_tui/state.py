@@ -37,6 +37,7 @@ EXAMPLES_CAP = 500
 EVALS_CAP = 200
 LOG_CAP = 500
 WARNINGS_CAP = 50
+MARKS_CAP = 64  # per kind
 
 # Versions come from one process-wide clock, so two states (a cold-open state
 # and the history state that replaces it) never share a version number and a
@@ -106,6 +107,8 @@ class RunState:
         self.examples: deque[ExampleView] = deque(maxlen=EXAMPLES_CAP)
         self.evals: deque[EvalView] = deque(maxlen=EVALS_CAP)
         self.log: deque[LogEntry] = deque(maxlen=LOG_CAP)
+        # Steps a chart marks, by kind ("resume" seams; more kinds as events carry them).
+        self.marks: dict[str, list[int]] = {}
         self.warnings: deque[str] = deque(maxlen=WARNINGS_CAP)
         self._warned: set[str] = set()
         self._partials: dict[tuple[int, int], str] = {}  # (step, sample) -> partial output
@@ -403,6 +406,7 @@ class RunState:
         seam = step if step is not None else (self.last_checkpoint_step or 0)
         for series in self.all_series():
             series.mark_seam(seam)
+        self.mark("resume", seam)
         self._drop_examples_after(seam)
         while self.evals and self.evals[-1].step > seam:
             self.evals.pop()
@@ -435,6 +439,16 @@ class RunState:
         message = str_field(ev, "message") or ""
         self.last_error = f"{etype}: {message}"
         self._log(ts, step, "error", self.last_error)
+
+    def mark(self, kind: str, step: int) -> None:
+        """Remember a step a chart marks; a resume drops the marks of the steps it re-does."""
+        if kind == "resume":
+            for steps in self.marks.values():
+                steps[:] = [s for s in steps if s <= step]
+        steps = self.marks.setdefault(kind, [])
+        if not steps or steps[-1] != step:
+            steps.append(step)
+            del steps[:-MARKS_CAP]
 
     def all_series(self) -> tuple[Series, ...]:
         """Every sparkline series."""
