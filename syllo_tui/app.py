@@ -148,9 +148,10 @@ class SylloApp(App[int]):
         self._redraw_timer: Timer | None = None
         self._last_redraw = 0.0
         self._folding: Run | None = None  # the run whose history is being folded
-        self.drawn_version = (
-            -1
-        )  # the shown run's state.version at the last redraw (tests wait on it)
+        # What the last redraw showed: the shown run's state.version, and how many
+        # redraws there were (tests wait on these, never on time).
+        self.drawn_version = -1
+        self.redraws = 0
 
     # -- runs -----------------------------------------------------------------------
 
@@ -452,7 +453,7 @@ class SylloApp(App[int]):
                 [r.marked for r in self.runs],
             )
         elif self.view == "overlay":
-            chosen = [(r.name, r.feed.state) for r in self.marked_runs()]
+            chosen = [(self.runs.index(r), r.name, r.feed.state) for r in self.marked_runs()]
             chart = charts.overlay_chart(chosen, log_y=self.log_y)
             window = charts.zoom_window(chart.span(), self.zoom)
             self.query_one("#overlay-view", ChartPanel).show(chart, window, self.zoom)
@@ -484,6 +485,7 @@ class SylloApp(App[int]):
             )
         )
         self.drawn_version = st.version
+        self.redraws += 1
 
 
 _KEY_LABELS = {

@@ -117,11 +117,13 @@ def run_chart(state: RunState, panel: str, *, log_y: bool = False) -> Chart:
     return Chart(title, curves, _marks(state), log_y=log_y and panel == "loss")
 
 
-def overlay_chart(runs: Sequence[tuple[str, RunState]], *, log_y: bool = False) -> Chart:
-    """The train loss of several runs on the same axes, one colour and marker per run."""
-    curves = tuple(
-        _curve(name, state.train_loss.points(), i) for i, (name, state) in enumerate(runs)
-    )
+def overlay_chart(runs: Sequence[tuple[int, str, RunState]], *, log_y: bool = False) -> Chart:
+    """The train loss of several runs on the same axes, one colour and marker per run.
+
+    Each run comes as (its place on the run list, name, state): a run keeps its
+    colour and marker whichever others are chosen.
+    """
+    curves = tuple(_curve(name, st.train_loss.points(), i) for i, name, st in runs)
     return Chart("train loss by run", curves, log_y=log_y)
 
 

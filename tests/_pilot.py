@@ -65,3 +65,31 @@ def app_for(path: Path, run: eventgen.RunWriter | None = None) -> SylloApp:
     """An app on ``path`` whose clock is 5 s after the writer's (deterministic ages)."""
     clock = (lambda: run.w.now + 5) if run is not None else (lambda: eventgen.T0)
     return make_app(path, clock=clock, tz=UTC)
+
+
+def lines_in(path: Path) -> int:
+    return path.read_bytes().count(b"\n")
+
+
+async def settle_runs(pilot: Pilot[int], timeout: float = WAIT_S) -> None:
+    """Wait until every run has taken in its whole file, histories folded, and the screen drawn."""
+    app = pilot.app
+    assert isinstance(app, SylloApp)
+    deadline = time.monotonic() + timeout
+    seen: int | None = None  # app.redraws when every run was first seen settled
+    while time.monotonic() < deadline:
+        done = all(
+            r.feed.state.applied == lines_in(Path(r.source.path))  # type: ignore[attr-defined]
+            and not r.feed.history_pending
+            and r.pending is None
+            for r in app.runs
+        )
+        if not done:
+            seen = None
+        elif seen is None:
+            seen = app.redraws
+        elif app.redraws > seen:  # a redraw after that: the screen shows every run's state
+            await pilot.pause()
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"the runs did not settle in {timeout}s:\n{screen_text(app)}")

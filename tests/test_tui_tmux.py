@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import eventgen
 import pytest
 from _support import WAIT_S
 from _tmux import Tmux, Writer, sets_colour, tui_command
@@ -95,3 +96,50 @@ def test_reads_events_from_a_pipe(tmp_path: Path, tmux: Tmux, writer: Writer) ->
         step += 10
         time.sleep(0.2)
     assert tmux.wait_exit() == 0
+
+
+def test_a_folder_of_three_runs_two_live(tmp_path: Path, tmux: Tmux) -> None:
+    """syllo-tui runs/: the list follows the live runs, a run opens, the overlay shows both."""
+    runs = tmp_path / "runs"
+    (runs / "done").mkdir(parents=True)
+    eventgen.finished(runs / "done" / "events.jsonl").close()
+    writers = []
+    try:
+        for name in ("live1", "live2"):
+            (runs / name).mkdir()
+            writer = Writer(runs / name / "events.jsonl")
+            writer.do("mid_run")
+            writers.append(writer)
+        tmux.start(tui_command(shlex.quote(str(runs))), size="120x40")
+        tmux.wait_for(
+            lambda s: all(n in s for n in ("done", "live1", "live2")) and "1,200/2,000" in s,
+            "the run list never showed the three runs",
+        )
+        writers[0].do("log 1210")
+        writers[1].do("log 1250")
+        tmux.wait_for(
+            lambda s: "1,210/2,000" in s and "1,250/2,000" in s, "the list never moved on"
+        )
+        # Open live2 (the third line): its own screen, then back to the list.
+        tmux.keys("Down", "Down", "Enter")
+        tmux.wait_for(
+            lambda s: " live2 " in s.splitlines()[0] and "example" in s,
+            "live2's screen never opened",
+        )
+        writers[1].do("log 1260")
+        tmux.wait_for(lambda s: "step 1,260/2,000" in s, "live2's screen never moved on")
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "last event" in s, "the list never came back")
+        # The cursor is still on live2: mark it and live1 above it, and overlay them.
+        tmux.keys("Space", "Up", "Space", "o")
+        tmux.wait_for(
+            lambda s: (
+                "train loss by run" in s and "live1" in s and "live2" in s and "done" not in s
+            ),
+            "the overlay never showed both live runs",
+        )
+        tmux.keys("q")
+        assert tmux.wait_exit() == 0
+    finally:
+        for writer in writers:
+            writer.close()
