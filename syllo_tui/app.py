@@ -34,6 +34,7 @@ from syllo_tui import charts
 from syllo_tui.browse import latest_sample, sample_numbers
 from syllo_tui.feed import Feed, FoldResult
 from syllo_tui.follower import LIST_TAIL_EVENTS, Batch
+from syllo_tui.remote import SshOptions
 from syllo_tui.render import inert
 from syllo_tui.runs import Run, RunFolder, RunSpec
 from syllo_tui.runtable import run_row
@@ -471,7 +472,8 @@ class SylloApp(App[int]):
                 ],
                 fold_think=self.fold_think,
             )
-        note = feed.source_note or run.follower.watch_error
+        # A remote run's connection (lost, reconnecting) is said here, with the source's error.
+        note = feed.source_note or getattr(run.source, "note", None) or run.follower.watch_error
         self.query_one(StatusBar).show(
             StatusInfo(
                 following=feed.browser.following,
@@ -520,6 +522,7 @@ def make_app(
     tick_s: float = 1.0,
     folders: Sequence[Path] = (),
     several: bool | None = None,
+    ssh: SshOptions | None = None,
 ) -> SylloApp:
     """Build the monitor for a path, ``"-"`` (stdin), an open source, or several runs.
 
@@ -527,12 +530,13 @@ def make_app(
     snapshots pass a fixed clock and UTC); ``watch=False`` turns file
     notifications off (polling every ``poll_interval_s`` remains);
     ``cold_open=False`` reads a file from its start instead of its tail.
-    Several runs (``RunSpec``s, or ``folders`` to scan) open on the run list.
+    Several runs (``RunSpec``s, or ``folders`` to scan) open on the run list;
+    ``ssh`` says how to reach ``HOST:PATH`` runs.
     """
     if isinstance(source, (str, os.PathLike)):
-        sources: list[tuple[str, EventSource]] = [("", open_source(source))]
+        sources: list[tuple[str, EventSource]] = [("", open_source(source, ssh=ssh))]
     elif isinstance(source, Sequence):
-        sources = [(spec.name, open_source(spec.target)) for spec in source]
+        sources = [(spec.name, open_source(spec.target, ssh=ssh)) for spec in source]
     else:
         sources = [("", source)]
     return SylloApp(

@@ -4,6 +4,7 @@
     syllo-tui runs/a/status/events.jsonl
     syllo-tui runs/a/status runs/b/status  # several runs: the run list, overlay, side by side
     syllo-tui runs/                        # every run below runs/ (and those that start later)
+    syllo-tui gpu-box:run/status           # a run on another machine, over the system ssh
     ssh gpu-box tail -n +1 -F run/status/events.jsonl | syllo-tui -
     syllo-tui --once status/events.jsonl   # plain-text summary, for scripts and CI logs
 
@@ -65,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-watch", action="store_true", help="no change notifications; poll only (e.g. NFS)"
     )
     p.add_argument(
+        "--ssh-config",
+        metavar="FILE",
+        help="HOST:PATH runs: the ssh client's config file (ssh -F); default: ssh's own",
+    )
+    p.add_argument(
+        "--keepalive",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="HOST:PATH runs: SSH keepalive interval; a silent connection is noticed within "
+        "4 of them (default: 5)",
+    )
+    p.add_argument(
         "--from-start",
         action="store_true",
         help="read the file from its start instead of cold-opening from its tail",
@@ -84,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return _error(f"--poll must be positive, got {args.poll}")
     if args.stale_after is not None and args.stale_after <= 0:
         return _error(f"--stale-after must be positive, got {args.stale_after}")
+    if args.keepalive < 1:
+        return _error(f"--keepalive must be at least 1 second, got {args.keepalive}")
     from syllo_tui.runs import select
     from syllo_tui.state import DEFAULT_STALE_AFTER_S
 
@@ -93,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         return _error("- (stdin) cannot be combined with other runs")
     chosen = select(args.events)
     tz = UTC if args.utc else None
+    from syllo_tui.remote import SshOptions, parse_remote
+
+    args.ssh = SshOptions(config=args.ssh_config, keepalive_s=args.keepalive)
+    if args.once and any(parse_remote(r.target) for r in chosen.runs):
+        return _error(
+            "--once reads local files; for a run on another machine: ssh HOST syllo-tui --once PATH"
+        )
     if not chosen.several:
         spec = chosen.runs[0].target
         if args.once:
@@ -172,6 +195,7 @@ def _live_several(
         stale_after_s=args.stale_after,
         folders=folders,
         several=True,
+        ssh=args.ssh,
     )
     app.run()
     return app.return_code or 0
@@ -210,6 +234,7 @@ def _live(spec: str, args: argparse.Namespace, *, tz: tzinfo | None) -> int:
             poll_interval_s=args.poll,
             cold_open=not args.from_start,
             stale_after_s=args.stale_after,
+            ssh=args.ssh,
         )
     app.run()
     return app.return_code or 0

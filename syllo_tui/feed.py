@@ -73,6 +73,8 @@ class Feed:
             self.state.warn(f"source: {batch.error}", batch.error, self.clock())
         if result.reset:
             self.start_over()
+        for note in result.notes:
+            self.state.notice("source", note, self.clock())
         self.apply(result.events)
         self.state.note_malformed(result.malformed)
         if batch.cold:

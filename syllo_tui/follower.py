@@ -158,7 +158,7 @@ class Follower:
                     return
                 self._stop.wait(self.poll_interval_s)
                 continue
-            if result.events or result.reset or result.malformed or result.eof:
+            if result.events or result.reset or result.malformed or result.eof or result.notes:
                 self._hand_over(Batch(result))
             if result.eof:
                 return  # stdin ended: nothing more will come

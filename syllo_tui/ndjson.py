@@ -139,6 +139,8 @@ class ReadResult:
     malformed: int = 0  # malformed lines skipped in this poll
     more: bool = False  # more bytes were already waiting: poll again without sleeping
     eof: bool = False  # stdin only: the stream ended and every event has been returned
+    notes: list[str] = field(default_factory=list)  # what the source itself reports (a
+    # remote connection lost, or back): lines for the event log
 
 
 class EventSource(Protocol):

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from syllo_tui.feed import Feed, HistoryJob
 from syllo_tui.follower import Batch, Follower
+from syllo_tui.remote import parse_remote
 from syllo_tui.stream import EventSource
 
 #: The events file a run folder holds (the trainer's ``output.dir``).
@@ -28,7 +29,7 @@ SCAN_DEPTH = 4
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run to follow: ``target`` is a path or ``-`` (stdin)."""
+    """One run to follow: ``target`` is a path, ``-`` (stdin) or ``HOST:PATH``."""
 
     name: str
     target: str
@@ -84,6 +85,16 @@ def run_name(path: Path, root: Path | None = None) -> str:
     return folder.resolve().name or str(folder)
 
 
+def remote_name(host: str, path: str) -> str:
+    """``host:name`` with the run folder's name, the same rule as a local run's."""
+    parts = [p for p in PurePosixPath(path).parts if p not in ("/", ".")]
+    if parts and parts[-1] == EVENTS_NAME:
+        parts.pop()
+    if len(parts) > 1 and parts[-1] == "status":
+        parts.pop()
+    return f"{host}:{parts[-1] if parts else path}"
+
+
 def unique_names(names: Sequence[str], targets: Sequence[str]) -> list[str]:
     """Names made unique: a clash gets the clashing runs' targets instead."""
     seen: dict[str, int] = {}
@@ -99,6 +110,10 @@ def select(args: Sequence[str]) -> Selection:
     for arg in args:
         if arg == "-":
             specs.append(("stdin", "-"))
+            continue
+        remote = parse_remote(arg)
+        if remote is not None:  # HOST:PATH (an existing local path always wins)
+            specs.append((remote_name(remote.host, remote.path), arg))
             continue
         path = Path(arg)
         if path.is_dir() and not (path / EVENTS_NAME).exists():

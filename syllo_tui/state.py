@@ -206,6 +206,11 @@ class RunState:
         self.warnings.append(text)
         self._log(ts, step, "warning", text)
 
+    def notice(self, kind: str, text: str, ts: float | None = None) -> None:
+        """An event-log line that no event brought (e.g. a remote connection lost, or back)."""
+        self.version = next(_VERSIONS)
+        self._log(ts, self.step, kind, text)
+
     def _log(self, ts: float | None, step: int | None, kind: str, text: str) -> None:
         self.log.append(LogEntry(ts, step, kind, text))
         self.log_version = next(_VERSIONS)

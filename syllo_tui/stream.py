@@ -47,6 +47,7 @@ from syllo_tui.ndjson import (
     ReadResult,
 )
 from syllo_tui.pipe import StdinTail
+from syllo_tui.remote import RemoteTail, SshOptions, parse_remote
 
 # The reading API in one place: the names below live in the modules that hold
 # one job each (ndjson: framing; backward: reading from the end; pipe: stdin).
@@ -57,6 +58,7 @@ __all__ = [
     "EventTail",
     "History",
     "ReadResult",
+    "RemoteTail",
     "StdinTail",
     "Tail",
     "iter_history",
@@ -375,9 +377,17 @@ def iter_history(
 
 
 def open_source(
-    spec: str | os.PathLike[str], *, start: Literal["begin", "end"] | int = "begin"
-) -> EventTail | StdinTail:
-    """``"-"``: a StdinTail over ``sys.stdin.buffer``; anything else: an EventTail on that path."""
+    spec: str | os.PathLike[str],
+    *,
+    start: Literal["begin", "end"] | int = "begin",
+    ssh: SshOptions | None = None,
+) -> EventTail | StdinTail | RemoteTail:
+    """``"-"``: a StdinTail over ``sys.stdin.buffer``; ``HOST:PATH`` (a string that names no
+    local file, see ``remote.parse_remote``): a RemoteTail over ssh; anything else: an
+    EventTail on that path."""
     if str(spec) == "-":
         return StdinTail()
+    remote = parse_remote(spec) if isinstance(spec, str) else None
+    if remote is not None:
+        return RemoteTail(remote, ssh)
     return EventTail(spec, start=start)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import eventgen
+import pytest
 
 from syllo_tui.runs import RunFolder, find_runs, select
 
@@ -58,3 +59,17 @@ def test_runs_that_start_later_join(tmp_path: Path) -> None:
     new = folder.scan()
     assert [(r.name, r.target) for r in new] == [("late", str(late))]
     assert folder.scan() == [], "each run joins once"
+
+
+def test_host_path_arguments_are_remote_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path / "local:run" / "events.jsonl")  # an existing local path always wins
+    chosen = select(["gpu-a:runs/x/status/events.jsonl", "me@gpu-b:runs/y", "local:run"])
+    assert chosen.several
+    assert [(r.name, r.target) for r in chosen.runs] == [
+        ("gpu-a:x", "gpu-a:runs/x/status/events.jsonl"),
+        ("me@gpu-b:y", "me@gpu-b:runs/y"),
+        ("local:run", str(Path("local:run") / "events.jsonl")),
+    ]

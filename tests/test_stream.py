@@ -163,7 +163,8 @@ def test_reader_imports_no_heavy_modules() -> None:
         # Every module below the widgets: reading, folding, selecting, rendering to text.
         "import syllo_tui.ndjson, syllo_tui.backward, syllo_tui.pipe, syllo_tui.fields\n"
         "import syllo_tui.series, syllo_tui.views, syllo_tui.state, syllo_tui.render\n"
-        "import syllo_tui.follower, syllo_tui.browse, syllo_tui.feed\n"
+        "import syllo_tui.follower, syllo_tui.browse, syllo_tui.feed, syllo_tui.remote\n"
+        "import syllo_tui.charts, syllo_tui.runs, syllo_tui.runtable\n"
         "print(json.dumps(sorted(m for m in ('torch', 'transformers', 'textual') if m in sys.modules)))\n"
     )
     out = subprocess.run(

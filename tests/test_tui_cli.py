@@ -129,3 +129,10 @@ def test_once_on_several_files_and_stdin_with_others(tmp_path: Path) -> None:
     assert [line.split()[0] for line in done.stdout.splitlines()[1:]] == ["a", "b"]
     refused = run_tui("--once", "-", a)
     assert refused.returncode == 2 and "cannot be combined" in refused.stderr
+
+
+def test_once_on_a_remote_run_says_how(tmp_path: Path) -> None:
+    done = run_tui("--once", "gpu-box:runs/a/status")
+    assert done.returncode == 2 and "ssh HOST syllo-tui --once PATH" in done.stderr
+    done = run_tui("--keepalive", "0", "gpu-box:runs/a")
+    assert done.returncode == 2 and "--keepalive must be at least 1" in done.stderr
