@@ -307,21 +307,23 @@ class SylloApp(App[int]):
         self._request_redraw()
 
     def action_prev_example(self) -> None:
-        self._moved(self.feed.browser.step_example(self.feed.state, -1))
+        if self.view == "run":  # elsewhere the panes are not shown: nothing to step through
+            self._moved(self.feed.browser.step_example(self.feed.state, -1))
 
     def action_next_example(self) -> None:
-        self._moved(self.feed.browser.step_example(self.feed.state, +1))
+        if self.view == "run":
+            self._moved(self.feed.browser.step_example(self.feed.state, +1))
 
     def action_prev_eval(self) -> None:
         if self.view == "compare":
             self._step_compare(-1)
-        else:
+        elif self.view == "run":
             self._moved(self.feed.browser.step_eval(self.feed.state, -1))
 
     def action_next_eval(self) -> None:
         if self.view == "compare":
             self._step_compare(+1)
-        else:
+        elif self.view == "run":
             self._moved(self.feed.browser.step_eval(self.feed.state, +1))
 
     def action_toggle_think(self) -> None:

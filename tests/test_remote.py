@@ -187,3 +187,31 @@ def test_syllo_tui_host_path_in_a_terminal(sshd: Sshd, tmp_path: Path) -> None:
             except ProcessLookupError:
                 pass
         kill_leftovers(str(tmp_path))
+
+
+@pytest.mark.asyncio
+async def test_several_remote_runs_on_the_run_list(sshd: Sshd, tmp_path: Path) -> None:
+    from _pilot import screen_text, shows
+
+    from syllo_tui.app import make_app
+    from syllo_tui.runs import select
+
+    for name, step in (("x", 100), ("y", 300)):
+        (tmp_path / name / "status").mkdir(parents=True)
+        eventgen.mid_run(tmp_path / name / "status" / "events.jsonl", step=step).close()
+    chosen = select(
+        [f"127.0.0.1:{tmp_path / 'x' / 'status'}", f"127.0.0.1:{tmp_path / 'y' / 'status'}"]
+    )
+    assert [r.name for r in chosen.runs] == ["127.0.0.1:x", "127.0.0.1:y"]
+    ssh = SshOptions(config=str(sshd.client_config), keepalive_s=1)
+    app = make_app(chosen.runs, ssh=ssh, several=True)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await shows(
+                pilot,
+                lambda: "100/2,000" in screen_text(app) and "300/2,000" in screen_text(app),
+                "both remote runs on the list",
+            )
+            assert all(r.source.connects == 1 for r in app.runs)  # type: ignore[attr-defined]
+    finally:
+        kill_leftovers(str(tmp_path))

@@ -11,7 +11,6 @@ screen. How fast a write reaches the terminal is a benchmark's figure
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import eventgen
 import pytest
 from _support import WAIT_S
-from _tmux import Tmux, Writer, sets_colour, tui_command
+from _tmux import Tmux, Writer, colour_codes, tui_command
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -69,11 +68,7 @@ def test_escape_sequences_in_output_stay_inert_and_no_color(
     assert tmux.tmux("list-buffers") == "", "an OSC 52 reached the terminal"
     assert tmux.pane("#{pane_dead}") == "0", "the TUI died"
     # NO_COLOR: attributes (bold, reverse) stay, colours go.
-    colours = [
-        sgr
-        for sgr in re.findall(r"\x1b\[([0-9;]*)m", tmux.screen(escapes=True))
-        if sets_colour(sgr)
-    ]
+    colours = colour_codes(tmux.screen(escapes=True))
     assert colours == [], colours[:5]
     tmux.keys("q")
     assert tmux.wait_exit() == 0
@@ -143,3 +138,19 @@ def test_a_folder_of_three_runs_two_live(tmp_path: Path, tmux: Tmux) -> None:
     finally:
         for writer in writers:
             writer.close()
+
+
+def test_chart_view_without_colour(tmp_path: Path, tmux: Tmux, writer: Writer) -> None:
+    """NO_COLOR in the chart view: plotext's charts keep their axes and markers, no colour codes."""
+    path = tmp_path / "events.jsonl"
+    writer.do("mid_run")
+    tmux.start(tui_command(shlex.quote(str(path))), env={"NO_COLOR": "1"})
+    tmux.wait_for(lambda s: "step 1,200/2,000" in s, "the TUI never showed the run")
+    tmux.keys("g")
+    tmux.wait_for(lambda s: "train loss" in s and "val loss" in s and "┤" in s, "no chart view")
+    writer.do("log 1210")
+    tmux.wait_for(lambda s: "train loss 0.4" in s and "step 1,210/2,000" in s, "no redraw")
+    colours = colour_codes(tmux.screen(escapes=True))
+    assert colours == [], colours[:5]
+    tmux.keys("q")
+    assert tmux.wait_exit() == 0
