@@ -184,7 +184,7 @@ def writer_main(path: str, seconds: float, rate: float) -> None:
 
 
 def ingest(path: Path, seconds: float, rate: float = 0.0) -> dict[str, Any]:
-    from syllo_tui.app import EventsArrived, SylloApp
+    from syllo_tui.app import SylloApp
     from syllo_tui.stream import open_source
 
     path.unlink(missing_ok=True)
@@ -195,11 +195,20 @@ def ingest(path: Path, seconds: float, rate: float = 0.0) -> dict[str, Any]:
     class BenchApp(SylloApp):
         last_write: float | None = None
 
-        def on_events_arrived(self, message: EventsArrived) -> None:
-            events = message.batch.result.events
-            super().on_events_arrived(message)
-            if events and isinstance(events[-1].get("t_write"), float):
-                self.last_write = events[-1]["t_write"]
+        def _add_run(self, name: str, source: Any) -> Any:
+            # Note each batch's newest write time as the feed takes it (a Textual message
+            # handler is not overridden: Textual would call both classes' handlers).
+            run = super()._add_run(name, source)
+            take = run.feed.take
+
+            def noting(batch: Any) -> Any:
+                events = batch.result.events
+                if events and isinstance(events[-1].get("t_write"), float):
+                    self.last_write = events[-1]["t_write"]
+                return take(batch)
+
+            run.feed.take = noting
+            return run
 
         def _redraw(self) -> None:
             super()._redraw()

@@ -20,7 +20,7 @@ class ChartPanel(PlotextPlot):
         self.renders = 0  # how often plotext drew it (the redraw benchmark counts these)
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual calls PlotextPlot.on_mount itself (every class's handler runs): no super().
         if self.app.no_color:
             self.theme = "clear"  # plotext's theme without a single colour code
 
