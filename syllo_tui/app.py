@@ -36,7 +36,7 @@ from syllo_tui.feed import Feed, FoldResult
 from syllo_tui.follower import LIST_TAIL_EVENTS, Batch
 from syllo_tui.remote import SshOptions
 from syllo_tui.render import inert
-from syllo_tui.runs import Run, RunFolder, RunSpec
+from syllo_tui.runs import Run, RunFolder, RunSet, RunSpec, step_sample
 from syllo_tui.runtable import run_row
 from syllo_tui.state import DEFAULT_STALE_AFTER_S, RunState
 from syllo_tui.stream import EventSource, EventTail, open_source
@@ -45,6 +45,7 @@ from syllo_tui.widgets import HelpScreen, RunHeader, StatusBar
 from syllo_tui.widgets.chart import ChartPanel
 from syllo_tui.widgets.chartview import ChartView
 from syllo_tui.widgets.compare import CompareView
+from syllo_tui.widgets.help import binding_lines
 from syllo_tui.widgets.runlist import RunList
 from syllo_tui.widgets.runview import RunView
 from syllo_tui.widgets.statusbar import StatusInfo
@@ -132,10 +133,9 @@ class SylloApp(App[int]):
             poll_interval_s=poll_interval_s,
             cold_open=cold_open,
         )
-        self.runs: list[Run] = []
+        self.runset = RunSet()
         for name, source in sources:
             self._add_run(name, source)
-        self.run_index = 0
         self.folders = [
             RunFolder(f, [str(getattr(s, "path", "")) for _, s in sources]) for f in folders
         ]
@@ -148,7 +148,6 @@ class SylloApp(App[int]):
         self._tick_s = tick_s
         self._redraw_timer: Timer | None = None
         self._last_redraw = 0.0
-        self._folding: Run | None = None  # the run whose history is being folded
         # What the last redraw showed: the shown run's state.version, and how many
         # redraws there were (tests wait on these, never on time).
         self.drawn_version = -1
@@ -168,13 +167,16 @@ class SylloApp(App[int]):
             poll_interval_s=float(opts["poll_interval_s"]),
             watch=bool(opts["watch"]),
         )
-        self.runs.append(run)
-        return run
+        return self.runset.add(run)
 
     @property
     def shown(self) -> Run:
         """The run the run view, its charts and the header show."""
-        return self.runs[min(self.run_index, len(self.runs) - 1)]
+        return self.runset.shown
+
+    @property
+    def runs(self) -> list[Run]:
+        return self.runset.runs
 
     @property
     def feed(self) -> Feed:
@@ -209,10 +211,6 @@ class SylloApp(App[int]):
     def current_eval(self) -> EvalView | None:
         """The eval the counters describe: the selected one, the shown sample's, or the newest."""
         return self.feed.browser.current_eval(self.feed.state)
-
-    def marked_runs(self) -> list[Run]:
-        """The runs chosen for the overlay and side by side (all of them when none is marked)."""
-        return [r for r in self.runs if r.marked] or list(self.runs)
 
     # -- layout ---------------------------------------------------------------------
 
@@ -270,16 +268,11 @@ class SylloApp(App[int]):
         self._request_redraw()
 
     def _fold_next(self) -> None:
-        """Fold one run's history at a time, the shown run's first (the others wait their turn)."""
-        if self._folding is not None:
+        """Start the next history fold on a worker thread (runs.RunSet says whose)."""
+        nxt = self.runset.next_fold()
+        if nxt is None:
             return
-        waiting = [r for r in self.runs if r.pending is not None]
-        if not waiting:
-            return
-        run = self.shown if self.shown.pending is not None else waiting[0]
-        job, run.pending = run.pending, None
-        assert job is not None
-        self._folding = run
+        run, job = nxt
         feed = run.feed
         threading.Thread(
             target=lambda: self.post_message(HistoryFolded(run, feed.fold(job))),
@@ -288,7 +281,7 @@ class SylloApp(App[int]):
         ).start()
 
     def on_history_folded(self, message: HistoryFolded) -> None:
-        self._folding = None
+        self.runset.folded()
         if message.run.feed.history_folded(message.result):
             self._request_redraw()
         if self.is_running:
@@ -364,24 +357,18 @@ class SylloApp(App[int]):
             self._show("compare")
 
     def on_run_list_opened(self, message: RunList.Opened) -> None:
-        self.run_index = message.index
+        self.runset.index = message.index
         self._fold_next()
         self._show("run")
 
     def on_run_list_marked(self, message: RunList.Marked) -> None:
-        run = self.runs[message.index]
-        run.marked = not run.marked
+        self.runset.toggle_mark(message.index)
         self._request_redraw()
 
     def _step_compare(self, delta: int) -> None:
-        numbers = sample_numbers([r.feed.state for r in self.marked_runs()])
-        if not numbers:
-            self.bell()
-            return
-        current = self.compare_sample if self.compare_sample in numbers else numbers[0]
-        i = numbers.index(current) + delta
-        self._moved(0 <= i < len(numbers))
-        self.compare_sample = numbers[max(0, min(len(numbers) - 1, i))]
+        numbers = sample_numbers([r.feed.state for r in self.runset.marked()])
+        self.compare_sample, moved = step_sample(numbers, self.compare_sample, delta)
+        self._moved(moved)
 
     def _show(self, view: str) -> None:
         self.view = view
@@ -397,10 +384,8 @@ class SylloApp(App[int]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        keys = [(_key_label(b.key), b.description) for b in self.BINDINGS if isinstance(b, Binding)]
-        listed = [
-            (_key_label(b.key), b.description) for b in RunList.BINDINGS if isinstance(b, Binding)
-        ]
+        keys = binding_lines(self.BINDINGS)
+        listed = binding_lines(RunList.BINDINGS)
         # One run's keys first (they fit 80x24 with the pane keys); charts and runs below.
         first = next(i for i, (key, _) in enumerate(keys) if key == "g")
         self.push_screen(HelpScreen(keys[:first], keys[first:] + (listed if self.several else [])))
@@ -456,12 +441,12 @@ class SylloApp(App[int]):
                 [r.marked for r in self.runs],
             )
         elif self.view == "overlay":
-            chosen = [(self.runs.index(r), r.name, r.feed.state) for r in self.marked_runs()]
+            chosen = [(self.runs.index(r), r.name, r.feed.state) for r in self.runset.marked()]
             chart = charts.overlay_chart(chosen, log_y=self.log_y)
             window = charts.zoom_window(chart.span(), self.zoom)
             self.query_one("#overlay-view", ChartPanel).show(chart, window, self.zoom)
         elif self.view == "compare":
-            chosen_runs = self.marked_runs()
+            chosen_runs = self.runset.marked()
             numbers = sample_numbers([r.feed.state for r in chosen_runs])
             if self.compare_sample not in numbers:
                 self.compare_sample = numbers[0] if numbers else None
@@ -490,26 +475,6 @@ class SylloApp(App[int]):
         )
         self.drawn_version = st.version
         self.redraws += 1
-
-
-_KEY_LABELS = {
-    "left": "←",
-    "right": "→",
-    "up": "↑",
-    "down": "↓",
-    "question_mark": "?",
-    "left_square_bracket": "[",
-    "right_square_bracket": "]",
-    "plus": "+",
-    "equals_sign": "=",
-    "minus": "-",
-    "escape": "Esc",
-}
-
-
-def _key_label(keys: str) -> str:
-    """How a binding's keys look on the help screen: "left,p" -> "← / p"."""
-    return " / ".join(_KEY_LABELS.get(k, k) for k in keys.split(","))
 
 
 def make_app(

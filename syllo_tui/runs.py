@@ -180,3 +180,53 @@ class Run:
         self.feed.cancel()
         self.pending = None
         self.source.close()
+
+
+class RunSet:
+    """The runs on the list: which one is shown, which are marked, whose history folds next."""
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
+        self.index = 0  # the shown run
+        self.folding: Run | None = None  # the run whose history is being folded
+
+    @property
+    def shown(self) -> Run:
+        return self.runs[min(self.index, len(self.runs) - 1)]
+
+    def add(self, run: Run) -> Run:
+        self.runs.append(run)
+        return run
+
+    def marked(self) -> list[Run]:
+        """The runs chosen for the overlay and side by side (all of them when none is marked)."""
+        return [r for r in self.runs if r.marked] or list(self.runs)
+
+    def toggle_mark(self, index: int) -> None:
+        self.runs[index].marked = not self.runs[index].marked
+
+    def next_fold(self) -> tuple[Run, HistoryJob] | None:
+        """The next history to fold, one at a time, the shown run's first; None: not now."""
+        if self.folding is not None:
+            return None
+        waiting = [r for r in self.runs if r.pending is not None]
+        if not waiting:
+            return None
+        run = self.shown if self.shown.pending is not None else waiting[0]
+        job, run.pending = run.pending, None
+        assert job is not None
+        self.folding = run
+        return run, job
+
+    def folded(self) -> None:
+        """The history being folded is done (or abandoned)."""
+        self.folding = None
+
+
+def step_sample(numbers: list[int], current: int | None, delta: int) -> tuple[int | None, bool]:
+    """The eval prompt ``delta`` away from ``current`` among ``numbers``; and whether it moved."""
+    if not numbers:
+        return None, False
+    at = current if current in numbers else numbers[0]
+    i = numbers.index(at) + delta
+    return numbers[max(0, min(len(numbers) - 1, i))], 0 <= i < len(numbers)

@@ -73,3 +73,35 @@ def test_host_path_arguments_are_remote_runs(
         ("me@gpu-b:y", "me@gpu-b:runs/y"),
         ("local:run", str(Path("local:run") / "events.jsonl")),
     ]
+
+
+def test_one_history_folds_at_a_time_the_shown_runs_first(tmp_path: Path) -> None:
+    from syllo_tui.feed import Feed, HistoryJob
+    from syllo_tui.runs import Run, RunSet
+    from syllo_tui.stream import EventTail, History
+
+    runs = RunSet()
+    for name in ("a", "b", "c"):
+        run = runs.add(Run(name, EventTail(tmp_path / name), lambda r, b: None, feed=Feed()))
+        run.pending = HistoryJob(History(None), 1)
+    runs.index = 2
+    first = runs.next_fold()
+    assert first is not None and first[0].name == "c", "the shown run first"
+    assert runs.next_fold() is None, "one at a time"
+    runs.folded()
+    second = runs.next_fold()
+    assert second is not None and second[0].name == "a", "then in list order"
+    runs.folded()
+    assert [r.marked for r in runs.runs] == [False] * 3 and runs.marked() == runs.runs
+    runs.toggle_mark(1)
+    assert [r.name for r in runs.marked()] == ["b"]
+
+
+def test_stepping_through_eval_prompts() -> None:
+    from syllo_tui.runs import step_sample
+
+    assert step_sample([0, 1, 3], None, +1) == (1, True)
+    assert step_sample([0, 1, 3], 1, +1) == (3, True)
+    assert step_sample([0, 1, 3], 3, +1) == (3, False), "stays at the last, says it did not move"
+    assert step_sample([0, 1, 3], 0, -1) == (0, False)
+    assert step_sample([], None, +1) == (None, False)

@@ -45,3 +45,28 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+_KEY_LABELS = {
+    "left": "←",
+    "right": "→",
+    "up": "↑",
+    "down": "↓",
+    "question_mark": "?",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "plus": "+",
+    "equals_sign": "=",
+    "minus": "-",
+    "escape": "Esc",
+}
+
+
+def _key_label(keys: str) -> str:
+    """How a binding's keys look on the help screen: "left,p" -> "← / p"."""
+    return " / ".join(_KEY_LABELS.get(k, k) for k in keys.split(","))
+
+
+def binding_lines(bindings: list[BindingType]) -> list[tuple[str, str]]:
+    """(keys, what they do) of each binding, for the help screen (taken from the bindings)."""
+    return [(_key_label(b.key), b.description) for b in bindings if isinstance(b, Binding)]
