@@ -195,10 +195,20 @@ def ingest(path: Path, seconds: float, rate: float = 0.0) -> dict[str, Any]:
     class BenchApp(SylloApp):
         last_write: float | None = None
 
-        def _apply(self, events: list[dict[str, Any]]) -> None:
-            super()._apply(events)
-            if events and isinstance(events[-1].get("t_write"), float):
-                self.last_write = events[-1]["t_write"]
+        def _add_run(self, name: str, source: Any) -> Any:
+            # Note each batch's newest write time as the feed takes it (a Textual message
+            # handler is not overridden: Textual would call both classes' handlers).
+            run = super()._add_run(name, source)
+            take = run.feed.take
+
+            def noting(batch: Any) -> Any:
+                events = batch.result.events
+                if events and isinstance(events[-1].get("t_write"), float):
+                    self.last_write = events[-1]["t_write"]
+                return take(batch)
+
+            run.feed.take = noting
+            return run
 
         def _redraw(self) -> None:
             super()._redraw()
@@ -211,7 +221,7 @@ def ingest(path: Path, seconds: float, rate: float = 0.0) -> dict[str, Any]:
                 key_lag.append(time.perf_counter() - pressed.pop())
             super().action_toggle_follow()
 
-    app = BenchApp(open_source(path))
+    app = BenchApp([("bench", open_source(path))])
     out: dict[str, Any] = {}
 
     async def run() -> None:

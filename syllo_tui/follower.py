@@ -36,6 +36,10 @@ TAIL_WANT_TYPES: Collection[str] = ("checkpoint", "eval")
 #: log around the current step.
 TAIL_EVENTS = 2000
 
+#: The cold-open window of each run when several are shown: enough for the
+#: run list's columns; the run's history fills in the rest in the background.
+LIST_TAIL_EVENTS = 200
+
 #: How far behind the cold-open window to search for TAIL_WANT_TYPES; a
 #: missing type (a run that never saved) must not cost a scan of 1 GB.
 TAIL_SCAN_BYTES = 64 << 20
@@ -70,12 +74,14 @@ class Follower:
         deliver: Callable[[Batch], Any],
         *,
         cold_open: bool = True,
+        cold_events: int | None = None,
         poll_interval_s: float = 0.5,
         watch: bool = True,
     ) -> None:
         self.source = source
         self._deliver = deliver
         self.cold_open = cold_open
+        self.cold_events = TAIL_EVENTS if cold_events is None else cold_events
         self.poll_interval_s = poll_interval_s
         self.watch = watch
         self._stop = threading.Event()
@@ -126,7 +132,7 @@ class Follower:
         if self.cold_open and isinstance(source, EventTail):
             try:
                 before = source.malformed_total
-                events = cold_open_events(source)
+                events = cold_open_events(source, max_events=self.cold_events)
                 history = source.history() if source.start_offset > 0 else None
                 self._hand_over(
                     Batch(
@@ -152,7 +158,7 @@ class Follower:
                     return
                 self._stop.wait(self.poll_interval_s)
                 continue
-            if result.events or result.reset or result.malformed or result.eof:
+            if result.events or result.reset or result.malformed or result.eof or result.notes:
                 self._hand_over(Batch(result))
             if result.eof:
                 return  # stdin ended: nothing more will come
@@ -205,13 +211,14 @@ def read_head_event(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return event if isinstance(event, dict) and isinstance(event.get("type"), str) else None
 
 
-def cold_open_events(tail: EventTail) -> list[dict[str, Any]]:
+def cold_open_events(tail: EventTail, *, max_events: int = TAIL_EVENTS) -> list[dict[str, Any]]:
     """The events that rebuild the current state: the file's tail, plus its run_start.
 
     Moves ``tail`` to the end of the file (following continues from there).
+    ``max_events`` is the window read backwards (the history covers the rest).
     """
     events = tail.seek_tail(
-        want_types=TAIL_WANT_TYPES, max_events=TAIL_EVENTS, scan_bytes=TAIL_SCAN_BYTES
+        want_types=TAIL_WANT_TYPES, max_events=max_events, scan_bytes=TAIL_SCAN_BYTES
     )
     if tail.start_offset > 0 and not any(e.get("type") == "run_start" for e in events):
         first = read_head_event(tail.path)

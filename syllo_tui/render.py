@@ -17,7 +17,9 @@ from typing import Any
 
 from syllo_train.inert import inert  # the one inert-text function: untrusted text shown here
 from syllo_train.matching import THINK_BLOCK, THINK_CLOSE
-from syllo_tui.state import ExampleView, LogEntry, RunState, Series
+from syllo_tui.series import Series
+from syllo_tui.state import RunState
+from syllo_tui.views import ExampleView, LogEntry
 
 _THINK = THINK_BLOCK  # the one think rule (syllo_train.matching)
 

@@ -7,7 +7,7 @@ a state built from the file's tail alone is right), bounded histories for the
 sparklines, the examples and evals a person can step through, and the event
 log. Nothing here imports Textual; the widgets only read this object.
 
-Every read of an event field is type-checked: a reader must survive any line a
+Every read of an event field is type-checked (``syllo_tui.fields``): a reader must survive any line a
 writer (or a disk) produces, so a field of the wrong type is treated as absent
 and an unknown event type or a newer schema version becomes a warning.
 """
@@ -15,27 +15,30 @@ and an unknown event type or a newer schema version becomes a warning.
 from __future__ import annotations
 
 import itertools
-import math
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from typing import Any
 
 from syllo_train import derived
 from syllo_train.events import SCHEMA_VERSION, Counters
+from syllo_tui.fields import bool_field, cut_fields, int_field, num_field, str_field
+from syllo_tui.series import Series
+from syllo_tui.views import EvalView, ExampleView, LogEntry
+
+# What the widgets read from a state, importable from here as before.
+__all__ = ["DEFAULT_STALE_AFTER_S", "EvalView", "ExampleView", "LogEntry", "RunState", "Series"]
 
 #: Seconds without a new event after which a training run is shown as stale.
 DEFAULT_STALE_AFTER_S = 120.0
 
-#: How many points each sparkline keeps; older points are merged pairwise, so
-#: the whole run stays visible at a coarser resolution.
-SERIES_CAP = 512
 
 #: How many past examples, evals, event-log lines and warnings are kept.
 EXAMPLES_CAP = 500
 EVALS_CAP = 200
 LOG_CAP = 500
 WARNINGS_CAP = 50
+MARKS_CAP = 64  # per kind
 
 # Versions come from one process-wide clock, so two states (a cold-open state
 # and the history state that replaces it) never share a version number and a
@@ -46,182 +49,6 @@ _COUNTER_INTS = tuple(f.name for f in fields(Counters))
 
 #: Event types whose arrival means the run is (still) going.
 _PROGRESS_TYPES = frozenset({"run_start", "resume", "log", "eval", "timeout", "checkpoint"})
-
-
-# -- typed field access: a wrong type is an absent value, never an exception --
-
-
-def _int(d: Mapping[str, Any], key: str) -> int | None:
-    v = d.get(key)
-    # ``type() is`` rather than isinstance: JSON gives exact types, and bool is no int here.
-    return v if type(v) is int else None
-
-
-def _num(d: Mapping[str, Any], key: str) -> float | None:
-    v = d.get(key)
-    if type(v) is float:
-        return v if math.isfinite(v) else None
-    if type(v) is int:
-        return float(v)
-    return None
-
-
-def _str(d: Mapping[str, Any], key: str) -> str | None:
-    v = d.get(key)
-    return v if isinstance(v, str) else None
-
-
-def _bool(d: Mapping[str, Any], key: str) -> bool | None:
-    v = d.get(key)
-    return v if isinstance(v, bool) else None
-
-
-def _cuts(d: Mapping[str, Any]) -> dict[str, int]:
-    """The ``<key>_cut`` markers of one object: field name -> original length."""
-    out: dict[str, int] = {}
-    for key, value in d.items():
-        if key.endswith("_cut") and isinstance(value, int) and not isinstance(value, bool):
-            out[key[: -len("_cut")]] = value
-    return out
-
-
-class Series:
-    """A bounded, step-ordered series of (step, value) points for one sparkline.
-
-    When it holds more than ``cap`` points, neighbours are merged pairwise
-    (mean of values) and later points are gathered twice as coarsely, so memory
-    stays bounded however long the run is while the start of the run stays
-    visible. Steps only go forward: a point at or before the last step (a
-    resumed run re-doing steps) first drops what came after it, so a step is
-    never counted twice.
-    """
-
-    def __init__(self, cap: int = SERIES_CAP) -> None:
-        if cap < 2:
-            raise ValueError(f"Series cap must be at least 2, got {cap}")
-        self.cap = cap
-        self.stride = 1  # raw points per bucket
-        # Each bucket: [first_step, last_step, sum_of_values, count].
-        self._buckets: list[list[float]] = []
-        self.seams: list[int] = []  # steps where a resumed run joins
-        self.latest: float | None = None
-        self.latest_step: int | None = None
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    @property
-    def first_step(self) -> int | None:
-        """The first step the series covers (None when empty)."""
-        return int(self._buckets[0][0]) if self._buckets else None
-
-    def add(self, step: int, value: float) -> None:
-        """Append one point; a step at or before the last one replaces the tail first."""
-        if self._buckets and step <= self._buckets[-1][1]:
-            self.cut_after(step - 1)
-        last = self._buckets[-1] if self._buckets else None
-        if last is not None and last[3] < self.stride:
-            last[1] = step
-            last[2] += value
-            last[3] += 1
-        else:
-            self._buckets.append([step, step, value, 1])
-            if len(self._buckets) > self.cap:
-                self._compact()
-        self.latest = value
-        self.latest_step = step
-
-    def _compact(self) -> None:
-        merged: list[list[float]] = []
-        for i in range(0, len(self._buckets) - 1, 2):
-            a, b = self._buckets[i], self._buckets[i + 1]
-            merged.append([a[0], b[1], a[2] + b[2], a[3] + b[3]])
-        if len(self._buckets) % 2:
-            merged.append(self._buckets[-1])
-        self._buckets = merged
-        self.stride *= 2
-
-    def cut_after(self, step: int) -> None:
-        """Drop points with a step greater than ``step`` (the part of a run a resume re-does)."""
-        while self._buckets and self._buckets[-1][0] > step:
-            self._buckets.pop()
-        if self._buckets and self._buckets[-1][1] > step:
-            # A merged bucket straddles the cut: keep its mean, shorten its span.
-            self._buckets[-1][1] = step
-        self.seams = [s for s in self.seams if s <= step]
-        if self._buckets:
-            b = self._buckets[-1]
-            self.latest = b[2] / b[3]
-            self.latest_step = int(b[1])
-        else:
-            self.latest = None
-            self.latest_step = None
-
-    def mark_seam(self, step: int) -> None:
-        """Remember that a resumed run continues after ``step``."""
-        self.cut_after(step)
-        if not self.seams or self.seams[-1] != step:
-            self.seams.append(step)
-            del self.seams[:-64]
-
-    def points(self) -> list[tuple[int, float]]:
-        """The (last step, mean value) of each bucket, oldest first."""
-        return [(int(b[1]), b[2] / b[3]) for b in self._buckets]
-
-    def values(self) -> list[float]:
-        return [b[2] / b[3] for b in self._buckets]
-
-
-@dataclass(frozen=True)
-class ExampleView:
-    """One example for the prompt / golden / model panes."""
-
-    seq: int  # position in this state's example history; increases by one per example
-    step: int
-    tier: str  # "log" (trained on at this step, never generated) or "eval"
-    prompt: str
-    golden: str
-    prompt_tokens: int | None = None
-    golden_tokens: int | None = None
-    index: int | None = None  # row in the dataset
-    sample: int | None = None  # eval prompt number (the same prompts every eval)
-    output: str | None = None
-    output_tokens: int | None = None
-    match: bool | None = None
-    timed_out: bool = False
-    loss: float | None = None  # log tier: this example's loss at this step
-    seconds: float | None = None  # eval tier: generation time
-    partial: str | None = None  # text generated before a timeout cut it off
-    cut: Mapping[str, int] = field(default_factory=dict)  # field -> original length
-    eval_seq: int | None = None  # the eval this sample belongs to
-    think_opened: bool = False  # the eval prompt opened a <think> block (the think rule)
-
-
-@dataclass(frozen=True)
-class EvalView:
-    """One eval round."""
-
-    seq: int
-    step: int
-    ts: float | None
-    val_loss: float | None
-    train_loss: float | None
-    gap: float | None
-    accuracy: float | None
-    seconds: float | None
-    samples: int
-    timeouts: int
-    first_example_seq: int | None  # the example holding its first sample
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """A line of the event log pane. ``text`` may hold untrusted text: render it inert."""
-
-    ts: float | None
-    step: int | None
-    kind: str  # start, checkpoint, timeout, stall, resume, error, end, warning
-    text: str
 
 
 class RunState:
@@ -283,6 +110,8 @@ class RunState:
         self.examples: deque[ExampleView] = deque(maxlen=EXAMPLES_CAP)
         self.evals: deque[EvalView] = deque(maxlen=EVALS_CAP)
         self.log: deque[LogEntry] = deque(maxlen=LOG_CAP)
+        # Steps a chart marks, by kind ("resume" seams; more kinds as events carry them).
+        self.marks: dict[str, list[int]] = {}
         self.warnings: deque[str] = deque(maxlen=WARNINGS_CAP)
         self._warned: set[str] = set()
         self._partials: dict[tuple[int, int], str] = {}  # (step, sample) -> partial output
@@ -318,11 +147,11 @@ class RunState:
             return
         self.applied += 1
         etype = event.get("type")
-        step = _int(event, "step")
-        ts = _num(event, "ts")
+        step = int_field(event, "step")
+        ts = num_field(event, "ts")
         if ts is not None:
             self.last_ts = ts
-        v = _int(event, "v")
+        v = int_field(event, "v")
         if v is not None and v > SCHEMA_VERSION:
             self.warn(
                 f"schema v{v}",
@@ -331,7 +160,7 @@ class RunState:
                 ts,
                 step,
             )
-        run_id = _str(event, "run_id")
+        run_id = str_field(event, "run_id")
         if etype == "run_start" and self._is_new_run(event, run_id):
             # The file now holds a different run (replaced in place): start over,
             # keeping the count of bad lines the reader already reported.
@@ -369,7 +198,7 @@ class RunState:
             self.run_id is not None
             and run_id is not None
             and run_id != self.run_id
-            and _str(event, "resumed_from") is None
+            and str_field(event, "resumed_from") is None
         )
 
     def warn(self, key: str, text: str, ts: float | None = None, step: int | None = None) -> None:
@@ -379,6 +208,11 @@ class RunState:
         self._warned.add(key)
         self.warnings.append(text)
         self._log(ts, step, "warning", text)
+
+    def notice(self, kind: str, text: str, ts: float | None = None) -> None:
+        """An event-log line that no event brought (e.g. a remote connection lost, or back)."""
+        self.version = next(_VERSIONS)
+        self._log(ts, self.step, kind, text)
 
     def _log(self, ts: float | None, step: int | None, kind: str, text: str) -> None:
         self.log.append(LogEntry(ts, step, kind, text))
@@ -394,13 +228,13 @@ class RunState:
             merged[name] = value if isinstance(value, int) and not isinstance(value, bool) else 0
         gens = merged["generations"]
         # Keep the writer's own derived values when they are well-typed (it knows best).
-        pct = _num(counters, "timeout_pct")
+        pct = num_field(counters, "timeout_pct")
         merged["timeout_pct"] = (
             pct
             if pct is not None
             else (round(100.0 * merged["timeouts"] / gens, 2) if gens else 0.0)
         )
-        acc = _num(counters, "accuracy")
+        acc = num_field(counters, "accuracy")
         merged["accuracy"] = (
             acc if acc is not None else (round(merged["matches"] / gens, 4) if gens else None)
         )
@@ -409,13 +243,13 @@ class RunState:
     # -- handlers, one per event type --------------------------------------------
 
     def _on_run_start(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
-        self.model = _str(ev, "model") or self.model
-        self.device = _str(ev, "device") or self.device
-        self.world_size = _int(ev, "world_size") or self.world_size
-        self.params_total = _int(ev, "params_total") or self.params_total
-        self.params_trainable = _int(ev, "params_trainable") or self.params_trainable
-        self.total_steps = _int(ev, "max_steps") or self.total_steps
-        self.resumed_from = _str(ev, "resumed_from")
+        self.model = str_field(ev, "model") or self.model
+        self.device = str_field(ev, "device") or self.device
+        self.world_size = int_field(ev, "world_size") or self.world_size
+        self.params_total = int_field(ev, "params_total") or self.params_total
+        self.params_trainable = int_field(ev, "params_trainable") or self.params_trainable
+        self.total_steps = int_field(ev, "max_steps") or self.total_steps
+        self.resumed_from = str_field(ev, "resumed_from")
         # An eval round may be silent for its worst case (derived.quiet_eval_s: its
         # batches × their limit + grace): that is not a stall, so staleness waits longer.
         config = ev.get("config")
@@ -427,22 +261,22 @@ class RunState:
         )
 
     def _on_log(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
-        self.total_steps = _int(ev, "total_steps") or self.total_steps
-        self.epoch = _num(ev, "epoch")
-        self.loss = _num(ev, "loss")
-        self.lr = _num(ev, "lr")
-        self.grad_norm = _num(ev, "grad_norm")
-        self.steps_per_s = _num(ev, "steps_per_s")
-        self.tokens_per_s = _num(ev, "tokens_per_s")
-        self.eta_s = _num(ev, "eta_s")
+        self.total_steps = int_field(ev, "total_steps") or self.total_steps
+        self.epoch = num_field(ev, "epoch")
+        self.loss = num_field(ev, "loss")
+        self.lr = num_field(ev, "lr")
+        self.grad_norm = num_field(ev, "grad_norm")
+        self.steps_per_s = num_field(ev, "steps_per_s")
+        self.tokens_per_s = num_field(ev, "tokens_per_s")
+        self.eta_s = num_field(ev, "eta_s")
         self.eta_ts = ts
-        elapsed = _num(ev, "elapsed_s")
+        elapsed = num_field(ev, "elapsed_s")
         if elapsed is not None:
             self.elapsed_s, self.elapsed_ts = elapsed, ts
-        peak = _int(ev, "peak_mem_bytes")
+        peak = int_field(ev, "peak_mem_bytes")
         if peak is not None:
             self.peak_mem_bytes = peak
-        self.mem_kind = _str(ev, "mem_kind") or self.mem_kind
+        self.mem_kind = str_field(ev, "mem_kind") or self.mem_kind
         if step is not None:
             if self.loss is not None:
                 self.train_loss.add(step, self.loss)
@@ -464,20 +298,20 @@ class RunState:
             self._add_example(
                 step=step,
                 tier="log",
-                prompt=_str(example, "prompt") or "",
-                golden=_str(example, "golden") or "",
-                prompt_tokens=_int(example, "prompt_tokens"),
-                golden_tokens=_int(example, "golden_tokens"),
-                index=_int(example, "index"),
-                loss=_num(example, "loss"),
-                cut=_cuts(example),
+                prompt=str_field(example, "prompt") or "",
+                golden=str_field(example, "golden") or "",
+                prompt_tokens=int_field(example, "prompt_tokens"),
+                golden_tokens=int_field(example, "golden_tokens"),
+                index=int_field(example, "index"),
+                loss=num_field(example, "loss"),
+                cut=cut_fields(example),
             )
 
     def _on_eval(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
-        self.total_steps = _int(ev, "total_steps") or self.total_steps
-        self.val_loss = _num(ev, "val_loss")
-        self.gap = _num(ev, "gap")
-        self.last_eval_accuracy = _num(ev, "accuracy")
+        self.total_steps = int_field(ev, "total_steps") or self.total_steps
+        self.val_loss = num_field(ev, "val_loss")
+        self.gap = num_field(ev, "gap")
+        self.last_eval_accuracy = num_field(ev, "accuracy")
         self.eval_share = derived.eval_share_of(ev)
         budget = ev.get("budget")
         self.eval_budget = budget if isinstance(budget, dict) else None
@@ -499,27 +333,27 @@ class RunState:
         for raw in samples if isinstance(samples, list) else []:
             if not isinstance(raw, dict):
                 continue
-            sample_no = _int(raw, "sample")
-            timed_out = _bool(raw, "timed_out") is True
+            sample_no = int_field(raw, "sample")
+            timed_out = bool_field(raw, "timed_out") is True
             timeouts += timed_out
             partial = self._partials.get((step, sample_no)) if sample_no is not None else None
             view = self._add_example(
                 step=step,
                 tier="eval",
-                prompt=_str(raw, "prompt") or "",
-                golden=_str(raw, "golden") or "",
-                prompt_tokens=_int(raw, "prompt_tokens"),
-                golden_tokens=_int(raw, "golden_tokens"),
-                index=_int(raw, "index"),
+                prompt=str_field(raw, "prompt") or "",
+                golden=str_field(raw, "golden") or "",
+                prompt_tokens=int_field(raw, "prompt_tokens"),
+                golden_tokens=int_field(raw, "golden_tokens"),
+                index=int_field(raw, "index"),
                 sample=sample_no,
-                output=_str(raw, "output"),
-                output_tokens=_int(raw, "output_tokens"),
-                match=_bool(raw, "match"),
-                think_opened=_bool(raw, "think_opened") is True,
+                output=str_field(raw, "output"),
+                output_tokens=int_field(raw, "output_tokens"),
+                match=bool_field(raw, "match"),
+                think_opened=bool_field(raw, "think_opened") is True,
                 timed_out=timed_out,
-                seconds=_num(raw, "seconds"),
+                seconds=num_field(raw, "seconds"),
                 partial=partial,
-                cut=_cuts(raw),
+                cut=cut_fields(raw),
                 eval_seq=eval_seq,
             )
             count += 1
@@ -532,10 +366,10 @@ class RunState:
                 step=step,
                 ts=ts,
                 val_loss=self.val_loss,
-                train_loss=_num(ev, "train_loss"),
+                train_loss=num_field(ev, "train_loss"),
                 gap=self.gap,
                 accuracy=self.last_eval_accuracy,
-                seconds=_num(ev, "seconds"),
+                seconds=num_field(ev, "seconds"),
                 samples=count,
                 timeouts=timeouts,
                 first_example_seq=first,
@@ -543,12 +377,12 @@ class RunState:
         )
 
     def _on_timeout(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
-        stall = _bool(ev, "stall") is True
-        sample = _int(ev, "sample")
-        elapsed = _num(ev, "elapsed_s")
-        limit = _num(ev, "limit_s")
-        tokens = _int(ev, "tokens")
-        partial = _str(ev, "partial")
+        stall = bool_field(ev, "stall") is True
+        sample = int_field(ev, "sample")
+        elapsed = num_field(ev, "elapsed_s")
+        limit = num_field(ev, "limit_s")
+        tokens = int_field(ev, "tokens")
+        partial = str_field(ev, "partial")
         if step is not None and sample is not None and partial is not None:
             self._partials[(step, sample)] = partial
             if len(self._partials) > 256:  # an eval that never came: do not grow
@@ -565,12 +399,12 @@ class RunState:
     def _on_checkpoint(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
         self.last_checkpoint_step = step
         self.last_checkpoint_ts = ts
-        self.last_checkpoint_path = _str(ev, "path")
+        self.last_checkpoint_path = str_field(ev, "path")
         self._log(
             ts,
             step,
             "checkpoint",
-            f"{self.last_checkpoint_path or '?'} ({_fmt_s(_num(ev, 'seconds'))})",
+            f"{self.last_checkpoint_path or '?'} ({_fmt_s(num_field(ev, 'seconds'))})",
         )
 
     def _on_resume(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
@@ -579,14 +413,15 @@ class RunState:
         seam = step if step is not None else (self.last_checkpoint_step or 0)
         for series in self.all_series():
             series.mark_seam(seam)
+        self.mark("resume", seam)
         self._drop_examples_after(seam)
         while self.evals and self.evals[-1].step > seam:
             self.evals.pop()
         self._recent_gaps.clear()
         self.step = seam
         self.resumes += 1
-        self.resumed_from = _str(ev, "from_checkpoint")
-        reason = _str(ev, "reason") or "?"
+        self.resumed_from = str_field(ev, "from_checkpoint")
+        reason = str_field(ev, "reason") or "?"
         self._log(
             ts,
             step,
@@ -595,10 +430,10 @@ class RunState:
         )
 
     def _on_run_end(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
-        status = _str(ev, "status")
+        status = str_field(ev, "status")
         self.status = status if status in ("completed", "stopped", "failed") else "stopped"
-        self.end_reason = _str(ev, "reason")
-        elapsed = _num(ev, "elapsed_s")
+        self.end_reason = str_field(ev, "reason")
+        elapsed = num_field(ev, "elapsed_s")
         if elapsed is not None:
             self.elapsed_s, self.elapsed_ts = elapsed, ts
         if self.status == "completed":
@@ -607,10 +442,20 @@ class RunState:
         self._log(ts, step, "end", f"run {self.status}{why}")
 
     def _on_error(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
-        etype = _str(ev, "error_type") or "Error"
-        message = _str(ev, "message") or ""
+        etype = str_field(ev, "error_type") or "Error"
+        message = str_field(ev, "message") or ""
         self.last_error = f"{etype}: {message}"
         self._log(ts, step, "error", self.last_error)
+
+    def mark(self, kind: str, step: int) -> None:
+        """Remember a step a chart marks; a resume drops the marks of the steps it re-does."""
+        if kind == "resume":
+            for steps in self.marks.values():
+                steps[:] = [s for s in steps if s <= step]
+        steps = self.marks.setdefault(kind, [])
+        if not steps or steps[-1] != step:
+            steps.append(step)
+            del steps[:-MARKS_CAP]
 
     def all_series(self) -> tuple[Series, ...]:
         """Every sparkline series."""

@@ -24,22 +24,33 @@ Typical use by the TUI::
 
 Reading is done with ``os.pread`` on a file descriptor, in bounded blocks, so
 memory stays bounded whatever the file size, and a history reader in another
-thread never disturbs the follower's position.
+thread never disturbs the follower's position. Line framing lives in
+``syllo_tui.ndjson``, reading from the end in ``syllo_tui.backward``, the pipe
+in ``syllo_tui.pipe``; this module follows a file and re-exports the reading API.
 """
 
 from __future__ import annotations
 
 import os
-import queue
-import sys
-import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NamedTuple, Protocol
+from typing import Literal
 
-import orjson
+from syllo_tui import backward
+from syllo_tui.backward import Tail, last_line_end, read_tail, read_tail_fd
+from syllo_tui.ndjson import (
+    DEFAULT_MAX_LINE_BYTES,
+    MALFORMED_REASONS,
+    Event,
+    EventSource,
+    LineParser,
+    ReadResult,
+)
+from syllo_tui.pipe import StdinTail
+from syllo_tui.remote import RemoteTail, SshOptions, parse_remote
 
+# The reading API in one place: the names below live in the modules that hold
+# one job each (ndjson: framing; backward: reading from the end; pipe: stdin).
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "MALFORMED_REASONS",
@@ -47,6 +58,7 @@ __all__ = [
     "EventTail",
     "History",
     "ReadResult",
+    "RemoteTail",
     "StdinTail",
     "Tail",
     "iter_history",
@@ -54,312 +66,9 @@ __all__ = [
     "read_tail",
 ]
 
-Event = dict[str, Any]
-
-#: Why a line was skipped. ``too_long``: longer than ``max_line_bytes`` (the
-#: reader drops it rather than hold unbounded memory for a line with no end).
-MALFORMED_REASONS: tuple[str, ...] = ("bad_json", "not_utf8", "not_object", "no_type", "too_long")
-
-#: A line longer than this is skipped as ``too_long``. Real events are capped
-#: (texts at a few thousand characters) and stay far below it.
-DEFAULT_MAX_LINE_BYTES = 64 << 20
-
-#: Block size for reading backwards and for history. Module-level so that tests
-#: can shrink it to put block edges inside lines.
-BLOCK_SIZE = 1 << 20
-
 # Bytes remembered just before the follow offset: if they change, the file was
 # rewritten under us (truncated and regrown past our offset between two polls).
 _MARK_BYTES = 32
-
-
-def _decode(line: bytes) -> tuple[Event | None, str | None]:
-    """Parse one line (without its ``\\n``): (event, None), (None, reason) or (None, None) if blank."""
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        if not line.strip(b" \t\r"):
-            return None, None
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, "not_utf8"
-        return None, "bad_json"
-    if not isinstance(obj, dict):
-        return None, "not_object"
-    if not isinstance(obj.get("type"), str):
-        return None, "no_type"
-    return obj, None
-
-
-class _LineParser:
-    """Turns a byte stream, fed in arbitrary pieces, into events.
-
-    A line is only parsed once its ``\\n`` has arrived; the bytes after the last
-    newline are held back (``tail_len`` of them) until the next feed.
-    """
-
-    def __init__(self, max_line_bytes: int) -> None:
-        self.max_line_bytes = max_line_bytes
-        self.malformed_by_reason: dict[str, int] = dict.fromkeys(MALFORMED_REASONS, 0)
-        self.malformed_total = 0
-        self._pending = bytearray()
-        self._skipping = False  # inside a too-long line: drop bytes up to its newline
-        self.tail_len = 0  # bytes fed since the last newline (held or dropped)
-
-    def reset(self) -> None:
-        """Forget the held-back partial line (counts are kept: they are totals)."""
-        self._pending.clear()
-        self._skipping = False
-        self.tail_len = 0
-
-    def count(self, reason: str) -> None:
-        self.malformed_by_reason[reason] += 1
-        self.malformed_total += 1
-
-    def parse_line(self, line: bytes) -> Event | None:
-        """Parse one complete line, counting it if malformed."""
-        if len(line) > self.max_line_bytes:
-            self.count("too_long")
-            return None
-        event, reason = _decode(line)
-        if reason is not None:
-            self.count(reason)
-        return event
-
-    def _hold(self, data: bytes) -> None:
-        self.tail_len += len(data)
-        if self._skipping:
-            return
-        self._pending += data
-        if len(self._pending) > self.max_line_bytes:
-            # Counted now, once; the rest of the line is dropped as it arrives.
-            self.count("too_long")
-            self._pending = bytearray()
-            self._skipping = True
-
-    def feed(self, data: bytes) -> list[Event]:
-        """Add bytes; return the events of the lines they complete, in order."""
-        out: list[Event] = []
-        start = 0
-        if self.tail_len:
-            first = data.find(b"\n")
-            if first < 0:
-                self._hold(data)
-                return out
-            if not self._skipping:
-                self._pending += data[:first]
-                event = self.parse_line(bytes(self._pending))
-                if event is not None:
-                    out.append(event)
-            self.reset()
-            start = first + 1
-        last = data.rfind(b"\n")
-        if last >= start:
-            for line in data[start:last].split(b"\n"):
-                event = self.parse_line(line)
-                if event is not None:
-                    out.append(event)
-            start = last + 1
-        if start < len(data):
-            self._hold(data[start:])
-        return out
-
-    def flush(self) -> list[Event]:
-        """Parse the held-back line as complete (only at the end of a stream that cannot grow)."""
-        pending, skipping = bytes(self._pending), self._skipping
-        self.reset()
-        if skipping or not pending:
-            return []
-        event = self.parse_line(pending)
-        return [] if event is None else [event]
-
-
-@dataclass
-class ReadResult:
-    """What one ``poll()`` found."""
-
-    events: list[Event] = field(default_factory=list)  # complete, valid events, in file order
-    reset: bool = (
-        False  # file truncated/replaced: clear state, *then* apply ``events`` (from the new file)
-    )
-    malformed: int = 0  # malformed lines skipped in this poll
-    more: bool = False  # more bytes were already waiting: poll again without sleeping
-    eof: bool = False  # stdin only: the stream ended and every event has been returned
-
-
-class Tail(NamedTuple):
-    """Result of ``read_tail``: unpacks as ``events, end_offset = read_tail(...)``."""
-
-    events: list[Event]  # in file order
-    end_offset: int  # end of the last complete line: follow from here
-
-
-class EventSource(Protocol):
-    """What the TUI needs from a source: ``EventTail`` and ``StdinTail`` both provide it."""
-
-    @property
-    def malformed_total(self) -> int: ...
-
-    @property
-    def malformed_by_reason(self) -> dict[str, int]: ...
-
-    def poll(self, max_bytes: int = ...) -> ReadResult: ...
-
-    def close(self) -> None: ...
-
-
-def _pread_exact(fd: int, n: int, offset: int) -> bytes:
-    # pread may return short on some file systems; loop until n or EOF.
-    data = os.pread(fd, n, offset)
-    if len(data) == n or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < n:
-        more = os.pread(fd, n - got, offset + got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
-def _last_line_end(fd: int, size: int) -> int:
-    """Offset just after the last ``\\n`` before ``size`` (0 if there is none)."""
-    pos = size
-    while pos > 0:
-        n = min(BLOCK_SIZE, pos)
-        pos -= n
-        i = _pread_exact(fd, n, pos).rfind(b"\n")
-        if i >= 0:
-            return pos + i + 1
-    return 0
-
-
-def _line_at(fd: int, p: int, hi: int, max_line_bytes: int) -> tuple[int, bytes | None]:
-    """The line containing offset ``p`` (which lies before the line boundary ``hi``).
-
-    Returns (start offset, line without ``\\n``), or (start, None) if the line
-    is too long to load.
-    """
-    step = 64 << 10
-    start = p
-    while start > 0:
-        n = min(step, start)
-        i = _pread_exact(fd, n, start - n).rfind(b"\n")
-        if i >= 0:
-            start = start - n + i + 1
-            break
-        start -= n
-    end = p
-    while end < hi:
-        chunk = _pread_exact(fd, min(step, hi - end), end)
-        i = chunk.find(b"\n")
-        if i >= 0:
-            end += i
-            break
-        if not chunk:  # file shrank under us
-            return start, None
-        end += len(chunk)
-    if end - start > max_line_bytes:
-        return start, None
-    return start, _pread_exact(fd, end - start, start)
-
-
-def _scan_types(
-    fd: int, hi: int, names: set[str], scan_bytes: int | None, max_line_bytes: int
-) -> list[tuple[int, Event]]:
-    """Find the last event of each type in ``names`` within ``[0, hi)`` by byte search.
-
-    Only lines that contain the JSON-encoded type name (``"run_start"``) are
-    parsed, so this runs at memory speed over a huge file. A type name written
-    with ``\\u`` escapes would be missed; no sane writer does that.
-    """
-    needles = {name: orjson.dumps(name) for name in names}
-    below = dict.fromkeys(names, hi)  # only hits starting before this are still unexamined
-    overlap = max(len(n) for n in needles.values()) - 1
-    block_size = max(BLOCK_SIZE, 4 * (overlap + 1))
-    floor = 0 if scan_bytes is None else max(0, hi - scan_bytes)
-    found: list[tuple[int, Event]] = []
-    end = hi
-    while needles and end > floor:
-        start = max(floor, end - block_size)
-        block = _pread_exact(fd, end - start, start)
-        for name, needle in list(needles.items()):
-            while True:
-                stop = min(len(block), below[name] - start + len(needle) - 1)
-                p = block.rfind(needle, 0, stop) if stop >= len(needle) else -1
-                if p < 0:
-                    break
-                line_start, line = _line_at(fd, start + p, hi, max_line_bytes)
-                event = _decode(line)[0] if line is not None else None
-                if event is not None and event["type"] == name:
-                    found.append((line_start, event))
-                    del needles[name]
-                    break
-                below[name] = line_start  # the rest of that line is not an event of this type
-        if start == floor:
-            break
-        end = start + overlap  # overlap so a name cut by the block edge is still seen
-    return found
-
-
-def _read_tail_fd(
-    fd: int,
-    size: int,
-    parser: _LineParser,
-    *,
-    want_types: Iterable[str] | None,
-    max_events: int,
-    max_bytes: int,
-    scan_bytes: int | None,
-) -> Tail:
-    """Read backwards from ``size``; see ``read_tail``."""
-    end = _last_line_end(fd, size)
-    missing = set(want_types or ())
-    found: list[tuple[int, Event]] = []  # newest first
-    boundary = end  # start of the earliest line handled so far
-    pos = end  # bytes [pos, end) have been read
-    carry = b""  # bytes [pos, pos + len(carry)): the end of a line that starts before pos
-    dropping = False  # carry grew past max_line_bytes and was dropped
-    read = 0
-    while len(found) < max_events and pos > 0 and read < max_bytes:
-        n = min(BLOCK_SIZE, pos, max_bytes - read)
-        pos -= n
-        read += n
-        data = _pread_exact(fd, n, pos) + carry
-        if dropping:
-            # Inside a too-long line: it starts after the block's last newline.
-            last = data.rfind(b"\n")
-            if last < 0 and pos > 0:
-                continue
-            parser.count("too_long")
-            dropping = False
-            boundary = pos + last + 1
-            data = data[: last + 1]
-        first = data.find(b"\n") if pos > 0 else -1
-        if pos > 0 and first < 0:
-            carry = data
-            if len(carry) > parser.max_line_bytes:
-                carry, dropping = b"", True
-            continue
-        body = data[first + 1 :]
-        carry = data[: first + 1]
-        off_end = pos + len(data)
-        for line in reversed(body.split(b"\n")[:-1]):
-            off_end -= len(line) + 1
-            boundary = off_end
-            event = parser.parse_line(line)
-            if event is not None:
-                found.append((off_end, event))
-                missing.discard(event["type"])
-                if len(found) >= max_events:
-                    break
-    if missing and boundary > 0:
-        found += _scan_types(fd, boundary, missing, scan_bytes, parser.max_line_bytes)
-    found.sort(key=lambda item: item[0])
-    return Tail([event for _, event in found], end)
 
 
 class EventTail:
@@ -391,7 +100,7 @@ class EventTail:
         self.path = Path(path)
         self.resets = 0  # how many times the file was truncated/replaced
         self._closed = False
-        self._parser = _LineParser(max_line_bytes)
+        self._parser = LineParser(max_line_bytes)
         self._fd: int | None = None
         self._ident: tuple[int, int] | None = None
         self._read_off = 0  # bytes consumed, the held-back partial line included
@@ -405,7 +114,7 @@ class EventTail:
             self._reset_on_open = False
             if start == "end":
                 fd = self._fd_or_raise()
-                self._position(_last_line_end(fd, os.fstat(fd).st_size))
+                self._position(last_line_end(fd, os.fstat(fd).st_size))
             elif isinstance(start, int) and start > 0:
                 # Checked at the first poll: the byte before a line start is a newline.
                 self._read_off = self.start_offset = start
@@ -478,7 +187,7 @@ class EventTail:
         if self._fd is None:
             return []
         size = os.fstat(self._fd).st_size
-        tail = _read_tail_fd(
+        tail = read_tail_fd(
             self._fd,
             size,
             self._parser,
@@ -607,7 +316,7 @@ class History:
             end_offset if end_offset is not None or fd is None else os.fstat(fd).st_size
         )
         self.chunk_events = chunk_events
-        self._parser = _LineParser(max_line_bytes)
+        self._parser = LineParser(max_line_bytes)
         self.offset = 0  # bytes read so far
 
     @property
@@ -625,7 +334,7 @@ class History:
         try:
             batch: list[Event] = []
             while self.offset < end:
-                data = os.pread(fd, min(BLOCK_SIZE, end - self.offset), self.offset)
+                data = os.pread(fd, min(backward.BLOCK_SIZE, end - self.offset), self.offset)
                 if not data:
                     break
                 self.offset += len(data)
@@ -651,41 +360,6 @@ class History:
         self.close()
 
 
-def read_tail(
-    path: str | os.PathLike[str],
-    *,
-    want_types: Iterable[str] | None = None,
-    max_events: int = 2000,
-    max_bytes: int = 64 << 20,
-    scan_bytes: int | None = None,
-) -> Tail:
-    """Read a file backwards from its end to rebuild the current state cheaply.
-
-    Returns ``Tail(events, end_offset)``: the last ``max_events`` complete,
-    valid events (fewer if ``max_bytes`` were read first), plus, for each type
-    in ``want_types``, its most recent event if older than those, all in file
-    order; and the end of the last complete line, to follow from
-    (``EventTail(path, start=end_offset)``). A trailing partial line is left
-    for the follower.
-
-    Wanted types not met within those events are looked for further back by
-    byte search (only lines containing ``"<type>"`` are parsed), over at most
-    ``scan_bytes`` more bytes (None: up to the start of the file), which runs
-    at memory speed even on a 1 GB file. Memory is bounded by the block size,
-    the longest line and the events returned. Raises FileNotFoundError if the
-    file does not exist.
-    """
-    with EventTail(path) as tail:
-        if not tail.exists:
-            raise FileNotFoundError(
-                f"{path}: no such events file (is the trainer writing elsewhere?)"
-            )
-        events = tail.seek_tail(
-            want_types=want_types, max_events=max_events, max_bytes=max_bytes, scan_bytes=scan_bytes
-        )
-        return Tail(events, tail.offset)
-
-
 def iter_history(
     path: str | os.PathLike[str],
     *,
@@ -702,110 +376,18 @@ def iter_history(
     return History(os.open(path, os.O_RDONLY), end_offset=end_offset, chunk_events=chunk_events)
 
 
-class StdinTail:
-    """Same ``poll()`` as EventTail, over a pipe (stdin by default) read on a background thread.
-
-    A stream cannot be truncated or re-read, so ``reset`` is always False and
-    there is no tail-seeking: events arrive from the beginning. At end of
-    stream an unterminated last line is complete (it can no longer grow) and
-    is parsed, then ``eof`` is True. If reading fails, ``poll()`` raises that
-    OSError once everything read before the failure has been returned.
-
-    The reader thread is a daemon blocked in ``read``: ``close()`` stops
-    delivery but cannot interrupt it; it ends with the stream or the process.
-    """
-
-    def __init__(
-        self,
-        stream: BinaryIO | None = None,
-        *,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-        chunk_bytes: int = 64 << 10,
-    ) -> None:
-        self.path = "-"
-        self._stream = stream if stream is not None else sys.stdin.buffer
-        self._parser = _LineParser(max_line_bytes)
-        self._chunk_bytes = chunk_bytes
-        # Bounded: if the UI falls behind, the writer of the pipe waits rather
-        # than our memory growing.
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=256)
-        self._error: OSError | ValueError | None = None
-        self._ended = False  # the end-of-stream marker was taken from the queue
-        self._closed = False
-        self.eof = False
-        self._thread = threading.Thread(target=self._run, name="syllo-stdin-reader", daemon=True)
-        self._thread.start()
-
-    @property
-    def malformed_total(self) -> int:
-        return self._parser.malformed_total
-
-    @property
-    def malformed_by_reason(self) -> dict[str, int]:
-        return self._parser.malformed_by_reason
-
-    def _run(self) -> None:
-        read = getattr(self._stream, "read1", None) or self._stream.read
-        try:
-            while not self._closed:
-                chunk = read(self._chunk_bytes)
-                if not chunk:
-                    break
-                self._queue.put(chunk)
-        except (OSError, ValueError) as exc:  # ValueError: the stream was closed
-            self._error = exc
-        finally:
-            self._queue.put(None)
-
-    def poll(self, max_bytes: int = 4 << 20) -> ReadResult:
-        """Return the events of the lines completed since the last poll; never blocks."""
-        if self.eof or self._closed:
-            return ReadResult(eof=self.eof)
-        if self._ended:  # the failure comes after the data that preceded it
-            self.eof = True
-            raise OSError(f"reading events from stdin failed: {self._error}") from self._error
-        chunks: list[bytes] = []
-        got = 0
-        while got < max_bytes:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                self._ended = True
-                break
-            chunks.append(item)
-            got += len(item)
-        before = self._parser.malformed_total
-        events = self._parser.feed(b"".join(chunks))
-        if self._ended and self._error is None:
-            events += self._parser.flush()
-            self.eof = True
-        elif self._ended and not chunks:
-            self.eof = True
-            raise OSError(f"reading events from stdin failed: {self._error}") from self._error
-        return ReadResult(
-            events=events,
-            malformed=self._parser.malformed_total - before,
-            more=got >= max_bytes,
-            eof=self.eof,
-        )
-
-    def close(self) -> None:
-        """Stop delivering events (see the class note on the reader thread)."""
-        self._closed = True
-
-    def __enter__(self) -> StdinTail:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def open_source(
-    spec: str | os.PathLike[str], *, start: Literal["begin", "end"] | int = "begin"
-) -> EventTail | StdinTail:
-    """``"-"``: a StdinTail over ``sys.stdin.buffer``; anything else: an EventTail on that path."""
+    spec: str | os.PathLike[str],
+    *,
+    start: Literal["begin", "end"] | int = "begin",
+    ssh: SshOptions | None = None,
+) -> EventTail | StdinTail | RemoteTail:
+    """``"-"``: a StdinTail over ``sys.stdin.buffer``; ``HOST:PATH`` (a string that names no
+    local file, see ``remote.parse_remote``): a RemoteTail over ssh; anything else: an
+    EventTail on that path."""
     if str(spec) == "-":
         return StdinTail()
+    remote = parse_remote(spec) if isinstance(spec, str) else None
+    if remote is not None:
+        return RemoteTail(remote, ssh)
     return EventTail(spec, start=start)

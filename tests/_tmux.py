@@ -150,3 +150,8 @@ def sets_colour(sgr: str) -> bool:
         c in (38, 48) or 30 <= c <= 37 or 40 <= c <= 47 or 90 <= c <= 97 or 100 <= c <= 107
         for c in codes
     )
+
+
+def colour_codes(screen: str) -> list[str]:
+    """The SGR parameter lists of a screen captured with escapes that set a colour."""
+    return [sgr for sgr in re.findall(r"\x1b\[([0-9;]*)m", screen) if sets_colour(sgr)]

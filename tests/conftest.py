@@ -28,8 +28,9 @@ from typing import Any, NamedTuple
 import pytest
 from _support import SUBPROCESS_ENV, decode_events
 
-# A failed test's files (events, logs, screens) are saved where CI's log says.
-pytest_plugins = ["_artefacts"]
+# A failed test's files (events, logs, screens) are saved where CI's log says;
+# _lines holds the reader tests' writer-process fixture (writer_for).
+pytest_plugins = ["_artefacts", "_lines"]
 
 
 class PuzzleData(NamedTuple):

@@ -12,6 +12,7 @@ Scenarios (each returns the RunWriter so a test can keep appending):
 * ``with_timeouts`` mid-run whose last eval had a timeout and a stall
 * ``finished``      a completed run
 * ``resumed``       a crash after step 650, resumed from the step-600 checkpoint
+* ``runs_folder``   a folder of three runs (finished, resumed, with timeouts)
 * ``huge``          many events quickly, for cold-open and memory benchmarks
 """
 
@@ -370,6 +371,21 @@ def resumed(path: str | Path, **kwargs: Any) -> RunWriter:
     return run
 
 
+def runs_folder(root: str | Path) -> dict[str, RunWriter]:
+    """A folder of three runs (``root/<name>/status/events.jsonl``), each writer kept open.
+
+    a: finished; b: resumed, at step 800; c: a timeout at its last eval (step 1000).
+    """
+    root = Path(root)
+    for name in ("a", "b", "c"):
+        (root / name / "status").mkdir(parents=True, exist_ok=True)
+    return {
+        "a": finished(root / "a/status/events.jsonl"),
+        "b": resumed(root / "b/status/events.jsonl", run_id="20231114-221320-bbbbbb"),
+        "c": with_timeouts(root / "c/status/events.jsonl", run_id="20231114-221320-cccccc"),
+    }
+
+
 def huge(path: str | Path, events: int, *, example_chars: int = 700, seed: int = 1) -> int:
     """Write about ``events`` events (a long run); returns the number written.
 
@@ -432,7 +448,8 @@ def inject(run: RunWriter, step: int) -> dict[str, Any]:
 def _serve(path: str) -> None:
     """A writer process for end-to-end tests: one command a line on stdin, "ok <time>" after each.
 
-    Commands: ``mid_run`` (write the mid-run scenario), ``log STEP``, ``inject STEP``, ``quit``.
+    Commands: ``mid_run`` (write the mid-run scenario), ``log STEP``, ``inject STEP``,
+    ``eval STEP`` (an eval round), ``quit``.
     """
     import sys
     import time
@@ -450,6 +467,8 @@ def _serve(path: str) -> None:
             run.log(int(rest[0]))
         elif cmd == "inject":
             inject(run, int(rest[0]))
+        elif cmd == "eval":
+            run.eval(int(rest[0]))
         else:
             raise SystemExit(f"eventgen serve: unknown command {cmd!r}")
         print(f"ok {time.time():.6f}", flush=True)

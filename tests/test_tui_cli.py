@@ -106,3 +106,34 @@ def test_python_dash_m_is_the_same_program() -> None:
         [sys.executable, "-m", "syllo_tui", "--help"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and "usage: syllo-tui" in done.stdout
+
+
+def test_once_on_a_folder_of_runs_prints_the_run_list(tmp_path: Path) -> None:
+    for run in eventgen.runs_folder(tmp_path).values():
+        run.close()
+    done = run_tui("--once", tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:3] == ["run", "status", "step"], done.stdout
+    assert [line.split()[0] for line in lines[1:]] == ["a", "b", "c"]
+    assert "completed" in lines[1] and "2,000/2,000" in lines[1]
+    assert "800/2,000" in lines[2] and "1,000/2,000" in lines[3]
+
+
+def test_once_on_several_files_and_stdin_with_others(tmp_path: Path) -> None:
+    a, b = tmp_path / "a" / "events.jsonl", tmp_path / "b" / "events.jsonl"
+    for path in (a, b):
+        path.parent.mkdir()
+        eventgen.mid_run(path, step=30).close()
+    done = run_tui("--once", a, b.parent)
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[0] for line in done.stdout.splitlines()[1:]] == ["a", "b"]
+    refused = run_tui("--once", "-", a)
+    assert refused.returncode == 2 and "cannot be combined" in refused.stderr
+
+
+def test_once_on_a_remote_run_says_how(tmp_path: Path) -> None:
+    done = run_tui("--once", "gpu-box:runs/a/status")
+    assert done.returncode == 2 and "ssh HOST syllo-tui --once PATH" in done.stderr
+    done = run_tui("--keepalive", "0", "gpu-box:runs/a")
+    assert done.returncode == 2 and "--keepalive must be at least 1" in done.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import eventgen
 import pytest
-from test_tui_pilot import WIDE, app_for, screen_text, settle
+from _pilot import WIDE, app_for, screen_text, settle
 
 from syllo_tui import cli
 

@@ -11,16 +11,16 @@ screen. How fast a write reaches the terminal is a benchmark's figure
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import eventgen
 import pytest
 from _support import WAIT_S
-from _tmux import Tmux, Writer, sets_colour, tui_command
+from _tmux import Tmux, Writer, colour_codes, tui_command
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -68,11 +68,7 @@ def test_escape_sequences_in_output_stay_inert_and_no_color(
     assert tmux.tmux("list-buffers") == "", "an OSC 52 reached the terminal"
     assert tmux.pane("#{pane_dead}") == "0", "the TUI died"
     # NO_COLOR: attributes (bold, reverse) stay, colours go.
-    colours = [
-        sgr
-        for sgr in re.findall(r"\x1b\[([0-9;]*)m", tmux.screen(escapes=True))
-        if sets_colour(sgr)
-    ]
+    colours = colour_codes(tmux.screen(escapes=True))
     assert colours == [], colours[:5]
     tmux.keys("q")
     assert tmux.wait_exit() == 0
@@ -94,4 +90,67 @@ def test_reads_events_from_a_pipe(tmp_path: Path, tmux: Tmux, writer: Writer) ->
         writer.do(f"log {step}")
         step += 10
         time.sleep(0.2)
+    assert tmux.wait_exit() == 0
+
+
+def test_a_folder_of_three_runs_two_live(tmp_path: Path, tmux: Tmux) -> None:
+    """syllo-tui runs/: the list follows the live runs, a run opens, the overlay shows both."""
+    runs = tmp_path / "runs"
+    (runs / "done").mkdir(parents=True)
+    eventgen.finished(runs / "done" / "events.jsonl").close()
+    writers = []
+    try:
+        for name in ("live1", "live2"):
+            (runs / name).mkdir()
+            writer = Writer(runs / name / "events.jsonl")
+            writer.do("mid_run")
+            writers.append(writer)
+        tmux.start(tui_command(shlex.quote(str(runs))), size="120x40")
+        tmux.wait_for(
+            lambda s: all(n in s for n in ("done", "live1", "live2")) and "1,200/2,000" in s,
+            "the run list never showed the three runs",
+        )
+        writers[0].do("log 1210")
+        writers[1].do("log 1250")
+        tmux.wait_for(
+            lambda s: "1,210/2,000" in s and "1,250/2,000" in s, "the list never moved on"
+        )
+        # Open live2 (the third line): its own screen, then back to the list.
+        tmux.keys("Down", "Down", "Enter")
+        tmux.wait_for(
+            lambda s: " live2 " in s.splitlines()[0] and "example" in s,
+            "live2's screen never opened",
+        )
+        writers[1].do("log 1260")
+        tmux.wait_for(lambda s: "step 1,260/2,000" in s, "live2's screen never moved on")
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "last event" in s, "the list never came back")
+        # The cursor is still on live2: mark it and live1 above it, and overlay them.
+        tmux.keys("Space", "Up", "Space", "o")
+        tmux.wait_for(
+            lambda s: (
+                "train loss by run" in s and "live1" in s and "live2" in s and "done" not in s
+            ),
+            "the overlay never showed both live runs",
+        )
+        tmux.keys("q")
+        assert tmux.wait_exit() == 0
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+def test_chart_view_without_colour(tmp_path: Path, tmux: Tmux, writer: Writer) -> None:
+    """NO_COLOR in the chart view: plotext's charts keep their axes and markers, no colour codes."""
+    path = tmp_path / "events.jsonl"
+    writer.do("mid_run")
+    tmux.start(tui_command(shlex.quote(str(path))), env={"NO_COLOR": "1"})
+    tmux.wait_for(lambda s: "step 1,200/2,000" in s, "the TUI never showed the run")
+    tmux.keys("g")
+    tmux.wait_for(lambda s: "train loss" in s and "val loss" in s and "┤" in s, "no chart view")
+    writer.do("log 1210")
+    tmux.wait_for(lambda s: "train loss 0.4" in s and "step 1,210/2,000" in s, "no redraw")
+    colours = colour_codes(tmux.screen(escapes=True))
+    assert colours == [], colours[:5]
+    tmux.keys("q")
     assert tmux.wait_exit() == 0

@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from syllo_tui.render import eval_share_text, fmt_duration, fmt_pct
-from syllo_tui.state import EvalView, RunState
+from syllo_tui.state import RunState
+from syllo_tui.views import EvalView
 from syllo_tui.widgets.text import plain
 
 

@@ -18,10 +18,21 @@ class RunHeader(Widget):
         self._state: RunState | None = None
         self._now = 0.0
         self._waiting_for: str | None = None
+        self._name: str | None = None
 
-    def show(self, state: RunState, now: float, *, waiting_for: str | None = None) -> None:
-        """Draw ``state`` as of ``now``; ``waiting_for`` names a file that does not exist yet."""
-        self._state, self._now, self._waiting_for = state, now, waiting_for
+    def show(
+        self,
+        state: RunState,
+        now: float,
+        *,
+        waiting_for: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Draw ``state`` as of ``now``; ``waiting_for`` names a file that does not exist yet.
+
+        ``name``: the run's name on the run list, when there are several.
+        """
+        self._state, self._now, self._waiting_for, self._name = state, now, waiting_for, name
         self.refresh()
 
     def render(self) -> Text:
@@ -40,6 +51,8 @@ class RunHeader(Widget):
         # Status first: on a narrow terminal the model name is what gets cut.
         line1 = Text(end="")
         line1.append(" syllo ", style="bold reverse")
+        if self._name is not None:
+            line1.append_text(plain(f" {self._name} ", "bold reverse"))
         line1.append(" ")
         line1.append_text(plain(f"{STATUS_ICONS.get(status, '?')} {label}", STYLES.get(status, "")))
         line1.append("  run ", style=STYLES["label"])

@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from syllo_tui.render import example_caption, tokens_label, verdict
-from syllo_tui.state import EvalView, ExampleView
+from syllo_tui.views import EvalView, ExampleView
 from syllo_tui.widgets.text import STYLES, body_text, plain
 
 

@@ -20,6 +20,7 @@ STYLES = {
     "resume": "cyan",
     "error": "bold red",
     "warning": "magenta",
+    "source": "bold magenta",
     "start": "blue",
     "end": "blue",
     "think": "dim italic",

@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from syllo_tui.render import SEAM, fmt_num, sparkline, step_span
-from syllo_tui.state import RunState, Series
+from syllo_tui.series import Series
+from syllo_tui.state import RunState
 
 _LABEL = 11  # cells for the label column
 _VALUE = 12  # cells for the latest value

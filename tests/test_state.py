@@ -1,4 +1,4 @@
-"""Unit tests of the TUI's view model (state.py) and plain-text rendering (render.py).
+"""state.py: events folded into the view model the monitor draws.
 
 Events come from files written by tests/eventgen.py through the real
 EventWriter and read back through syllo_tui.stream, as the app reads them.
@@ -6,76 +6,16 @@ EventWriter and read back through syllo_tui.stream, as the app reads them.
 
 from __future__ import annotations
 
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import eventgen
 import pytest
+from _folds import fold, read_all
 
 from syllo_train.events import SCHEMA_VERSION, Counters
-from syllo_tui.render import (
-    SEAM,
-    fmt_bytes,
-    fmt_duration,
-    inert,
-    progress_bar,
-    sparkline,
-    split_think,
-    summary,
-    verdict,
-)
-from syllo_tui.state import RunState, Series
-from syllo_tui.stream import iter_history
-
-
-def read_all(path: Path) -> list[dict[str, Any]]:
-    return [event for chunk in iter_history(path) for event in chunk]
-
-
-def fold(path: Path) -> RunState:
-    state = RunState()
-    state.apply_all(read_all(path))
-    return state
-
-
-# -- Series -------------------------------------------------------------------
-
-
-def test_series_stays_bounded_and_keeps_the_whole_run() -> None:
-    s = Series(cap=16)
-    for step in range(1, 1001):
-        s.add(step, float(step))
-    assert len(s) <= 16
-    points = s.points()
-    assert points[0][0] < 100, "the start of the run must survive compaction"
-    assert points[-1][0] == 1000
-    assert s.latest == 1000.0
-    # Merged buckets hold means: values still increase with the steps.
-    values = [v for _, v in points]
-    assert values == sorted(values)
-
-
-def test_series_going_back_replaces_the_tail() -> None:
-    s = Series()
-    for step in (10, 20, 30, 40):
-        s.add(step, 1.0)
-    s.add(30, 5.0)  # a re-done step
-    assert [p[0] for p in s.points()] == [10, 20, 30]
-    assert s.points()[-1][1] == 5.0
-
-
-def test_series_seam_cuts_and_is_remembered() -> None:
-    s = Series()
-    for step in range(10, 70, 10):
-        s.add(step, float(step))
-    s.mark_seam(40)
-    assert [p[0] for p in s.points()] == [10, 20, 30, 40]
-    assert s.seams == [40]
-    assert s.latest == 40.0
-
-
-# -- folding whole scenarios ------------------------------------------------------
+from syllo_tui.render import verdict
+from syllo_tui.state import RunState
 
 
 def test_mid_run_state(tmp_path: Path) -> None:
@@ -308,86 +248,6 @@ def test_cut_texts_are_reported(tmp_path: Path) -> None:
     ex = st.examples[-1]
     assert ex.cut == {"prompt": 500}
     assert len(ex.prompt) == 50 and ex.prompt.endswith("…[cut]")
-
-
-# -- render helpers ----------------------------------------------------------------
-
-
-def test_inert_shows_control_characters() -> None:
-    nasty = "a\x1b]52;c;SGVsbG8=\x07b\x1b[2Jc\rd\x9be\u202ef\x00\x7f\tg\nh"
-    out = inert(nasty)
-    assert out == "a␛]52;c;SGVsbG8=␇b␛[2Jc␍d\\x9be\\u202ef␀␡\tg\nh"
-    assert not any(ord(ch) < 0x20 and ch not in "\t\n" for ch in out)
-    assert inert("[bold red]x[/]") == "[bold red]x[/]"
-
-
-def test_split_think() -> None:
-    assert split_think("a<think>b</think>c<think>d") == [
-        ("a", False),
-        ("<think>b</think>", True),
-        ("c", False),
-        ("<think>d", True),
-    ]
-    assert split_think("plain") == [("plain", False)]
-    # The eval prompt opened the block (think_opened): reasoning runs to the first </think>.
-    assert split_think("hmm\n</think>\n\n6", opened=True) == [
-        ("hmm\n</think>", True),
-        ("\n\n6", False),
-    ]
-    assert split_think("still thinking", opened=True) == [("still thinking", True)]
-    assert split_think("</think>6<think>x</think>", opened=True) == [
-        ("</think>", True),
-        ("6", False),
-        ("<think>x</think>", True),
-    ]
-
-
-def test_formatting() -> None:
-    assert [fmt_duration(s) for s in (None, 5, 250, 3725, 90000)] == [
-        "–",
-        "5s",
-        "4m10s",
-        "1h02m",
-        "1d01h",
-    ]
-    assert fmt_bytes(1_288_490_189) == "1.2 GB"
-    assert progress_bar(0.5, 10) == "█████░░░░░"
-    assert progress_bar(None, 4) == "····"
-    assert len(progress_bar(0.37, 13)) == 13
-
-
-def test_sparkline_aligns_by_step_and_marks_seams() -> None:
-    s = Series()
-    for step in range(10, 110, 10):
-        s.add(step, float(step))
-    line = sparkline(s, 10)
-    assert len(line) == 10 and line[0] == "▁" and line[-1] == "█"
-    assert list(line) == sorted(line), "a rising series draws rising bars"
-    sparse = Series()
-    sparse.add(60, 1.0)
-    sparse.add(100, 2.0)
-    aligned = sparkline(sparse, 10, span=(10, 100))
-    assert aligned.startswith("     ") and aligned.endswith("█"), aligned
-    s.mark_seam(50)
-    assert SEAM in sparkline(s, 10, span=(10, 100))
-
-
-def test_summary_names_everything_the_header_shows(tmp_path: Path) -> None:
-    path = tmp_path / "events.jsonl"
-    eventgen.with_timeouts(path)
-    st = fold(path)
-    text = summary(st, st.last_ts + 5, UTC)
-    for expected in (
-        eventgen.RUN_ID,
-        eventgen.MODEL,
-        "status training",
-        "step 1000/2000",
-        "timeouts 2 (10.0% of 20 generations; stalls 1)",
-        "⏱ TIMEOUT",
-        "checkpoints 2, last at step 800",
-        "22:19:52  step 1000 stall",
-    ):
-        assert expected in text, expected
 
 
 def test_counters_roundtrip_matches_the_contract() -> None:

@@ -1,4 +1,4 @@
-"""Pilot tests of the monitor: a real app following a real file that a test appends to.
+"""app.py under Pilot: a real app following a real file that a test appends to.
 
 Each test writes events with tests/eventgen.py (the real EventWriter), runs
 the app headless with ``App.run_test()``, and reads what is on the screen
@@ -9,68 +9,17 @@ thread, the file watcher and the coalesced redraws are all the real ones.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 
 import eventgen
 import pytest
-from _support import WAIT_S
-from textual.pilot import Pilot
+from _pilot import WIDE, app_for, pane, screen_text, settle, shows
 
-from syllo_tui.app import SylloApp, make_app
+from syllo_tui.app import make_app
 from syllo_tui.widgets import TextPane
 
 pytestmark = pytest.mark.asyncio
-
-WIDE = (160, 48)
-
-
-def screen_text(app: SylloApp) -> str:
-    """Every line of the screen as plain text."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
-
-
-def pane(app: SylloApp, name: str) -> str:
-    return app.query_one(f"#{name}", TextPane).body_text
-
-
-async def settle(
-    pilot: Pilot[int], until: Callable[[], bool] = lambda: True, timeout: float = WAIT_S
-) -> None:
-    """Wait until ``until()`` holds and the screen shows the state's latest version."""
-    app = pilot.app
-    assert isinstance(app, SylloApp)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if until() and app.drawn_version == app.state.version and not app.history_pending:
-            await pilot.pause()
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"the screen did not settle in {timeout}s:\n{screen_text(app)}")
-
-
-async def shows(pilot: Pilot[int], what: Callable[[], bool], desc: str) -> None:
-    """Wait until the app shows ``what`` (a key's effect, a scroll, a screen pushed or popped).
-
-    Key presses are processed before ``press`` returns, but what they start (a
-    scroll, a screen change, a refresh) can finish a few frames later; on a
-    loaded machine, later still. So the test waits for the result itself.
-    """
-    app = pilot.app
-    assert isinstance(app, SylloApp)
-    deadline = time.monotonic() + WAIT_S
-    while not what():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never shown: {desc}; the screen:\n{screen_text(app)}")
-        await pilot.pause(0.02)
-
-
-def app_for(path: Path, run: eventgen.RunWriter | None = None) -> SylloApp:
-    """An app on ``path`` whose clock is 5 s after the writer's (deterministic ages)."""
-    clock = (lambda: run.w.now + 5) if run is not None else (lambda: eventgen.T0)
-    return make_app(path, clock=clock, tz=UTC)
 
 
 async def test_appending_events_updates_every_pane(tmp_path: Path) -> None:
