@@ -104,8 +104,8 @@ dir = "{self.work / "status"}"
             ta, output_dir=str(self.work / f"runs-{tag}"), save_strategy="no"
         )
 
-    def bare(self) -> Any:
-        """A plain transformers.Trainer on the same model, data and arguments."""
+    def bare(self, callbacks: tuple[Any, ...] = ()) -> Any:
+        """A plain transformers.Trainer on the same model, data and arguments (and ``callbacks``)."""
         from transformers import Trainer
         from transformers.trainer_callback import PrinterCallback
 
@@ -123,9 +123,15 @@ dir = "{self.work / "status"}"
             train_dataset=TokenDataset(self.data.train),
             data_collator=BareCollator(self.tok.pad_token_id),
             processing_class=self.tok,
+            callbacks=list(callbacks),
         )
         trainer.remove_callback(PrinterCallback)
         return trainer
+
+    def status_dir(self) -> Path:
+        """A fresh status folder for one run's events."""
+        self.runs += 1
+        return self.work / f"status-{self.runs}"
 
     def syllo(self) -> tuple[Any, Any]:
         """(syllo's trainer, its Reporter): close the reporter after training."""

@@ -158,7 +158,12 @@ class Run:
         self.reporter.emit(
             "run_start",
             0,
-            config={"source": "Run", "monitor": asdict(self.monitor), "user": config},
+            config={
+                "source": "Run",
+                # The loop decides when it logs and evaluates: no cadence to state.
+                "monitor": {**asdict(self.monitor), "log_steps": None, "eval_steps": None},
+                "user": config,
+            },
             model=name,
             params_total=total,
             params_trainable=trainable,
@@ -241,8 +246,12 @@ class Run:
             "index": example.get("index"),
             "prompt": example["prompt"],
             "golden": example["golden"],
-            "prompt_tokens": example.get("prompt_tokens", self._count(example["prompt"])),
-            "golden_tokens": example.get("golden_tokens", self._count(example["golden"])),
+            "prompt_tokens": example["prompt_tokens"]
+            if "prompt_tokens" in example
+            else self._count(example["prompt"]),
+            "golden_tokens": example["golden_tokens"]
+            if "golden_tokens" in example
+            else self._count(example["golden"]),
             "loss": example.get("loss"),
         }
         return out

@@ -2,7 +2,7 @@
 
     python tests/_integration_driver.py RECORD.json SCRIPT.py [script args…]
 
-The recorder is the tests' own, independent of syllo: a forward hook that
+``SYLLO_TEST_RAISE_AT=N`` adds a callback that raises at step N. The recorder is the tests' own, independent of syllo: a forward hook that
 keeps row 0 of each training step's first labelled forward pass (ids,
 labels, attention mask, position ids), written to RECORD.json at the end, so
 a test can recompute each logged example's loss by itself.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,17 @@ class RecorderCallback(TrainerCallback):
             self.recorder.save()
 
 
+class RaiseAt(TrainerCallback):
+    """Raises at the end of a step (``SYLLO_TEST_RAISE_AT``): an exception escaping ``train()``."""
+
+    def __init__(self, step: int) -> None:
+        self.at = step
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if state.global_step == self.at:
+            raise RuntimeError(f"deliberate failure at step {self.at}")
+
+
 def main() -> None:
     record, script, *argv = sys.argv[1:]
     spec = importlib.util.spec_from_file_location("integration_example", script)
@@ -72,7 +84,10 @@ def main() -> None:
         finally:
             recorder.save()
     else:
-        module.main(argv, callbacks=(RecorderCallback(recorder),))
+        extra: list[Any] = [RecorderCallback(recorder)]
+        if os.environ.get("SYLLO_TEST_RAISE_AT"):
+            extra.append(RaiseAt(int(os.environ["SYLLO_TEST_RAISE_AT"])))
+        module.main(argv, callbacks=tuple(extra))
 
 
 if __name__ == "__main__":

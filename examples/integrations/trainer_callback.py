@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None, callbacks: tuple[Any, ...] = ()) -> None
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--log-every", type=int, default=5)
     ap.add_argument("--eval-every", type=int, default=50)
+    ap.add_argument(
+        "--resume", action="store_true", help="resume from the newest checkpoint in --out"
+    )
     a = ap.parse_args(argv)
 
     tok = AutoTokenizer.from_pretrained(a.model)
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None, callbacks: tuple[Any, ...] = ()) -> None
         processing_class=tok,
         callbacks=[SylloCallback(a.status, eval_samples=3, generation_timeout_s=30), *callbacks],
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=True if a.resume else None)
 
 
 if __name__ == "__main__":
