@@ -205,3 +205,22 @@ def test_run_health_asks_a_custom_loop_to_stop_after_non_finite_losses(tmp_path:
     kinds = [e["kind"] for e in events if e["type"] == "anomaly"]
     assert kinds == ["nonfinite_loss", "nonfinite_loss"]
     assert [e["loss"] for e in events if e["type"] == "log"] == [1.0, None, None]
+
+
+@pytest.mark.slow
+def test_generations_past_their_limit_are_timeout_events_with_their_text_so_far(
+    tmp_path: Path, tiny_model_dir: Path, puzzle_data: Any
+) -> None:
+    proc = subprocess.run(
+        _command(tmp_path, tiny_model_dir, puzzle_data, "--max-steps", "4", "--generation-timeout", "0.05"),
+        env={**os.environ, **SUBPROCESS_ENV}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = _events(tmp_path)
+    timeouts = [e for e in events if e["type"] == "timeout"]
+    (ev,) = [e for e in events if e["type"] == "eval"]
+    assert len(timeouts) == len(ev["samples"]) == 3  # the fresh tiny model never stops in time
+    # A cut-off generation has no output (nor a match); its text so far is the timeout's partial.
+    assert all(s["timed_out"] and s["output"] is None and s["match"] is None for s in ev["samples"])
+    assert all(t["limit_s"] == 0.05 and isinstance(t["partial"], str) for t in timeouts)
+    assert events[-1]["counters"]["timeouts"] == 3 and events[-1]["status"] == "completed"

@@ -40,6 +40,7 @@ SCRIPTS: dict[str, tuple[str, list[str], bool]] = {
     "sft_prompt_completion": ("trl_sft.py", ["--form", "prompt_completion"], False),
     "sft_conversational": ("trl_sft.py", ["--form", "conversational", "--raw-eval-rows"], True),
     "sft_packing": ("trl_sft.py", ["--form", "prompt_completion", "--packing"], False),
+    "sft_given_prompts": ("trl_sft.py", ["--form", "conversational", "--given-prompts"], True),
     "custom_loop": ("custom_loop.py", [], False),
 }
 

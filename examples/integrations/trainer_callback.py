@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None, callbacks: tuple[Any, ...] = ()) -> None
     ap.add_argument(
         "--resume", action="store_true", help="resume from the newest checkpoint in --out"
     )
+    ap.add_argument("--generation-timeout", type=float, default=30.0)
     a = ap.parse_args(argv)
 
     tok = AutoTokenizer.from_pretrained(a.model)
@@ -85,7 +86,10 @@ def main(argv: list[str] | None = None, callbacks: tuple[Any, ...] = ()) -> None
         eval_dataset=tokenized(a.val, tok),
         data_collator=DataCollatorForSeq2Seq(tok, padding=True),
         processing_class=tok,
-        callbacks=[SylloCallback(a.status, eval_samples=3, generation_timeout_s=30), *callbacks],
+        callbacks=[
+            SylloCallback(a.status, eval_samples=3, generation_timeout_s=a.generation_timeout),
+            *callbacks,
+        ],
     )
     trainer.train(resume_from_checkpoint=True if a.resume else None)
 

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None, callbacks: tuple[Any, ...] = ()) -> None
     )
     ap.add_argument("--packing", action="store_true")
     ap.add_argument("--raw-eval-rows", action="store_true")
+    ap.add_argument("--given-prompts", action="store_true", help="pass 3 eval prompts explicitly")
     ap.add_argument("--out", default="runs/trl-sft")
     ap.add_argument("--status", default="status")
     ap.add_argument("--max-steps", type=int, default=200)
@@ -77,11 +78,21 @@ def main(argv: list[str] | None = None, callbacks: tuple[Any, ...] = ()) -> None
         report_to=[],
         use_cpu=True,
     )
+    given: dict[str, Any] = {}
+    if a.given_prompts:  # a prompt as messages goes through the chat template; a string as written
+        rows = val[:3]
+        given["eval_prompts"] = [
+            r["messages"][:-1] if "messages" in r else r["prompt"] for r in rows
+        ]
+        given["goldens"] = [
+            r["messages"][-1]["content"] if "messages" in r else r["completion"] for r in rows
+        ]
     syllo = SylloCallback(
         a.status,
         eval_samples=3,
         generation_timeout_s=30,
         eval_dataset=val if a.raw_eval_rows else None,
+        **given,
     )
     trainer = SFTTrainer(
         model=a.model,
