@@ -153,6 +153,13 @@ class CallbackRun:
         from syllo_train.tiers.eval_prompts import from_given, from_rows
 
         m = self.monitor
+        if self.tokenizer is None:
+            if self.cb.given is not None or self.cb.eval_rows is not None:
+                raise ValueError(
+                    "SylloCallback: eval prompts need the tokenizer that prompts the model; "
+                    "give the Trainer processing_class=tokenizer"
+                )
+            return None
         if self.cb.given is not None:
             prompts, goldens = self.cb.given
             return from_given(prompts, goldens, self.tokenizer)
@@ -284,6 +291,11 @@ class CallbackRun:
         from syllo_train.tiers.eval_prompts import from_rows
 
         rows = getattr(dataloader, "dataset", None)
+        if self.tokenizer is None:
+            self.reporter.note(
+                "⚠️ no eval prompts: the Trainer has no tokenizer (processing_class) to prompt the model with"
+            )
+            return []
         if rows is None or not hasattr(rows, "__len__") or not hasattr(rows, "__getitem__"):
             self.reporter.note(
                 "⚠️ no eval prompts: the Trainer's eval dataset cannot be read by row; "
