@@ -151,7 +151,7 @@ def instrument_syllo(trainer: Any, reporter: Any, times: StepTimes) -> Callable[
             continue
         for event in [e for e in dir(TrainerCallback) if e.startswith("on_")]:
             if getattr(type(cb), event) is not getattr(TrainerCallback, event):
-                name = f"detail:  {type(cb).__name__}.{event}"
+                name = f"detail:  callbacks → {type(cb).__name__}.{event}"
                 setattr(cb, event, times.timed(name, getattr(cb, event), inner=True))
 
     # SylloTrainer.compute_loss less the Trainer's compute_loss inside it.
@@ -183,11 +183,21 @@ def instrument_syllo(trainer: Any, reporter: Any, times: StepTimes) -> Callable[
 
     # The parts of a log step (already inside the lines above: kept apart).
     log_tier = trainer.log_tier
-    log_tier._example = times.timed("detail:    example (loss read, token view)", log_tier._example)
-    reporter.writer.emit = times.timed("detail:    event built and written", reporter.writer.emit)
-    reporter.snapshot.apply = times.timed("detail:    snapshot replaced", reporter.snapshot.apply)
-    reporter.human.apply = times.timed("detail:    human log written", reporter.human.apply)
-    log_tier.on_batch = times.timed("detail:  LogTier.on_batch (example loss)", log_tier.on_batch)
+    log_tier._example = times.timed(
+        "detail:    LogTier.on_log → example (loss read, token view)", log_tier._example
+    )
+    reporter.writer.emit = times.timed(
+        "detail:    LogTier.on_log → event built and written", reporter.writer.emit
+    )
+    reporter.snapshot.apply = times.timed(
+        "detail:    LogTier.on_log → snapshot replaced", reporter.snapshot.apply
+    )
+    reporter.human.apply = times.timed(
+        "detail:    LogTier.on_log → human log written", reporter.human.apply
+    )
+    log_tier.on_batch = times.timed(
+        "detail:  compute_loss → LogTier.on_batch (example loss)", log_tier.on_batch
+    )
 
     def undo() -> None:
         Trainer.compute_loss = inner  # type: ignore[method-assign]
@@ -288,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     _, last = pairs[-1]
     for kind in ("non-log", "log"):
         print(
-            f"the parts of a {kind} step, syllo's trainer, last pair (CPU µs, mean; indented: inside the line above):"
+            f"the parts of a {kind} step, syllo's trainer, last pair (CPU µs, mean; a → b: b is part of a):"
         )
         for part, v in last[kind].items():
             if part == "steps":
