@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
 from typing import Any
 
 from syllo_train import derived
@@ -44,8 +43,6 @@ MARKS_CAP = 64  # per kind
 # and the history state that replaces it) never share a version number and a
 # cached "already drawn" version can never match the wrong state.
 _VERSIONS = itertools.count(1)
-
-_COUNTER_INTS = tuple(f.name for f in fields(Counters))
 
 #: Event types whose arrival means the run is (still) going.
 _PROGRESS_TYPES = frozenset({"run_start", "resume", "log", "eval", "timeout", "checkpoint"})
@@ -222,23 +219,8 @@ class RunState:
         if counters == self._raw_counters:
             return  # the usual case between evals: nothing moved
         self._raw_counters = dict(counters)
-        merged: dict[str, Any] = {}
-        for name in _COUNTER_INTS:
-            value = counters.get(name)
-            merged[name] = value if isinstance(value, int) and not isinstance(value, bool) else 0
-        gens = merged["generations"]
-        # Keep the writer's own derived values when they are well-typed (it knows best).
-        pct = num_field(counters, "timeout_pct")
-        merged["timeout_pct"] = (
-            pct
-            if pct is not None
-            else (round(100.0 * merged["timeouts"] / gens, 2) if gens else 0.0)
-        )
-        acc = num_field(counters, "accuracy")
-        merged["accuracy"] = (
-            acc if acc is not None else (round(merged["matches"] / gens, 4) if gens else None)
-        )
-        self.counters = merged
+        # Read the way the snapshot and the human log read them (derived.py).
+        self.counters = derived.counters_view(counters)
 
     # -- handlers, one per event type --------------------------------------------
 
@@ -519,15 +501,11 @@ class RunState:
     @property
     def stale_threshold_s(self) -> float:
         """Silence after which a training run is stale: ``stale_after_s``, or a whole eval's worth."""
-        return max(self.stale_after_s, 1.25 * self.quiet_eval_s)
+        return derived.stale_threshold(self.stale_after_s, self.quiet_eval_s)
 
     def is_stale(self, now: float) -> bool:
         """True while training but no event has come for ``stale_threshold_s``."""
-        return (
-            self.status == "training"
-            and self.last_ts is not None
-            and now - self.last_ts > self.stale_threshold_s
-        )
+        return derived.is_stale(self.status, self.last_ts, now, self.stale_threshold_s)
 
     def display_status(self, now: float) -> str:
         """The status word for the header: training, stale, completed, stopped, failed, waiting."""
@@ -542,14 +520,10 @@ class RunState:
         return self.elapsed_s
 
     def eta_at(self, now: float) -> float | None:
-        """Time left, counting down from the last log event while training."""
-        if self.eta_s is None or self.is_stale(now):
-            return None
-        if self.status == "training" and self.eta_ts is not None:
-            return max(0.0, self.eta_s - max(0.0, now - self.eta_ts))
-        return (
-            self.eta_s if self.status == "training" else 0.0 if self.status == "completed" else None
-        )
+        """Time left, counting down from the last log event while training (unknown when stale)."""
+        if self.is_stale(now):
+            return None  # a silent run's countdown would be a guess
+        return derived.eta_at(self.eta_s, self.eta_ts, self.status, now)
 
     def checkpoint_age(self, now: float) -> float | None:
         """Seconds since the last checkpoint event."""
