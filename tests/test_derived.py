@@ -148,6 +148,4 @@ def test_staleness_is_one_rule() -> None:
     )
     assert tui.stale_threshold_s == derived.stale_threshold(120.0, quiet)
     for now in (100.0 + 1.25 * quiet - 1, 100.0 + 1.25 * quiet + 1):
-        assert tui.is_stale(now) == derived.is_stale(
-            "training", 100.0, now, tui.stale_threshold_s
-        )
+        assert tui.is_stale(now) == derived.is_stale("training", 100.0, now, tui.stale_threshold_s)

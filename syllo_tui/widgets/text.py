@@ -23,6 +23,9 @@ STYLES = {
     "source": "bold magenta",
     "start": "blue",
     "end": "blue",
+    "anomaly": "bold red",
+    "best": "bold green",
+    "overfit": "bold yellow",
     "think": "dim italic",
     "label": "dim",
 }
