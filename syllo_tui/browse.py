@@ -110,12 +110,22 @@ class Browser:
         j = i + delta
         if not 0 <= j < len(evals):
             return False
+        self._show_eval(state, evals[j])
+        return True
+
+    def show_eval_at(self, state: RunState, step: int) -> bool:
+        """Show the eval made at ``step`` (its first sample, pausing); False when it is not held."""
+        target = next((e for e in reversed(state.evals) if e.step == step), None)
+        if target is None:
+            return False
+        self._show_eval(state, target)
+        return True
+
+    def _show_eval(self, state: RunState, target: EvalView) -> None:
         self.pause(state)
-        target = evals[j]
         if target.first_example_seq is not None:
             self.example = target.first_example_seq
         self.eval = target.seq
-        return True
 
     # -- a new state ------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ def test_a_near_miss_is_one_character() -> None:
     assert plain(pieces) == "PO[-C-]KET"
     assert summary(pieces) == "1 char gone"
     assert plain(changes("po-cket", "po-ckett")) == "po-cket{+t+}"
+    # A one-word answer is alike its golden by its characters (by words it would be 0).
+    assert alike("POCKET", "POKET") > 0.9 > alike("POCKET", "BANANA")
 
 
 def test_json_answers_diff_by_character_where_they_are_close() -> None:

@@ -82,7 +82,7 @@ class TokenPane(Vertical):
         if example is None or tokens is None:
             head.update(
                 Text(
-                    " no token view yet: log examples carry one when monitor.example_tokens > 0 "
+                    "no token view yet: log examples carry one when monitor.example_tokens > 0 "
                     "(v goes back)",
                     style="dim",
                 )
@@ -109,41 +109,43 @@ def _head(
 ) -> Text:
     out = Text(end="")
     index, count = position
-    out.append(f" tokens {index}/{count}", style="bold")
+    out.append(f"tokens {index}/{count}", style="bold")
     out.append(" · ", style="dim")
     out.append_text(plain(example_caption(example), "dim"))
-    cut = f", {tokens.cut_tokens:,} left out" if tokens.cut_at is not None else ""
-    out.append(f" · {tokens.count:,} tokens, {tokens.trained_count:,} trained{cut}", style="dim")
     if fallback:
         out.append(" · the newest trained example before the one shown", style="italic")
-    out.append("\n legend ", style="dim")
+    cut = f", {tokens.cut_tokens:,} left out" if tokens.cut_at is not None else ""
+    out.append(f"\n{tokens.count:,} tokens, {tokens.trained_count:,} trained{cut}")
+    mean = tokens.mean_loss()
+    if mean is not None:
+        out.append(f" · mean loss {mean:.4f}")
+    out.append(" · ← → another · v back", style="dim")
+    out.append("\nlegend ", style="dim")
     out.append("masked", style=MASKED)
-    out.append(" · trained by loss ", style="dim")
+    out.append(" · loss", style="dim")
     for label, style in zip(LOSS_LABELS, LEVEL_STYLES, strict=True):
-        out.append(f" {label} ", style=style)
         out.append(" ")
-    out.append(" ⟨special⟩", style=SPECIAL)
-    out.append(" · highest", style="dim")
-    out.append(" ", style="dim")
-    out.append("top", style="reverse")
-    out.append("\n mask   ", style="dim")
+        out.append(label, style=style)
+    out.append(" · ", style="dim")
+    out.append("⟨special⟩", style=SPECIAL)
+    out.append(" · ", style="dim")
+    out.append("highest", style="reverse")
+    out.append(f" · {FLAG} flagged", style="dim")
+    out.append("\nmask   ", style="dim")
     out.append(mask_strip(tokens, max(10, width - 10)))
     for finding in findings:
-        out.append("\n ")
+        out.append("\n")
         if finding.level == "warning":
             out.append(f"⚠ {finding.text} {FLAG}", style="bold red")
         else:
             out.append(f"ℹ {finding.text}", style="yellow")
     if top:
-        out.append("\n highest loss ", style="dim")
+        out.append("\nhighest ", style="dim")
         for k, i in enumerate(top):
             if k:
                 out.append(" · ", style="dim")
             out.append_text(plain(f'"{shown_text(tokens, i).replace(chr(10), "")}"', "bold"))
             out.append(f" {tokens.loss[i] or 0.0:.2f} @{tokens.position(i)}")
-    mean = tokens.mean_loss()
-    if mean is not None:
-        out.append(f" · mean {mean:.4f}", style="dim")
     return out
 
 
