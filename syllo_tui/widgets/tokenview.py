@@ -92,13 +92,13 @@ class TokenPane(Vertical):
         findings = mask_findings(tokens, example.prompt_tokens, example.golden_tokens, train_on)
         flagged = {i for f in findings if f.level == "warning" for i in f.positions}
         top = top_losses(tokens)
-        head.update(_head(example, tokens, position, findings, top, fallback, self.size.width))
-        body.update(_body(tokens, set(top), flagged))
+        head.update(head_text(example, tokens, position, findings, top, fallback, self.size.width))
+        body.update(tokens_text(tokens, set(top), flagged))
         if new:
             self.query_one("#tokens-scroll", VerticalScroll).scroll_home(animate=False)
 
 
-def _head(
+def head_text(
     example: ExampleView,
     tokens: TokenView,
     position: tuple[int, int],
@@ -107,6 +107,7 @@ def _head(
     fallback: bool,
     width: int,
 ) -> Text:
+    """The lines above the tokens: which example, counts, legend, mask strip, findings, top losses."""
     out = Text(end="")
     index, count = position
     out.append(f"tokens {index}/{count}", style="bold")
@@ -149,7 +150,8 @@ def _head(
     return out
 
 
-def _body(tokens: TokenView, top: set[int], flagged: set[int]) -> Text:
+def tokens_text(tokens: TokenView, top: set[int], flagged: set[int]) -> Text:
+    """The tokens in order, each styled by its kind and loss; ``flagged`` ones followed by ‹!›."""
     out = Text(end="")
     for i in range(len(tokens)):
         if tokens.cut_at is not None and i == tokens.cut_at:
