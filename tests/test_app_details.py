@@ -228,3 +228,21 @@ async def test_overfitting_on_screen_is_k_widening_evals(
         gap_line = next(line for line in text.splitlines() if line.startswith("│ gap"))
         assert ("▲" in gap_line) is expected, gap_line
         assert ("overfit    the train/val gap widened" in text) is expected
+
+
+async def test_help_lists_the_detail_views_keys(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    run = eventgen.mid_run(path, step=200)
+    app = app_for(path, run)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, lambda: app.state.step == 200)
+        await pilot.press("question_mark")
+        await shows(pilot, lambda: "syllo-tui keys" in screen_text(app), "the help screen")
+        lines = screen_text(app).splitlines()
+        for key, what in [
+            ("v", "the trained example token by token"),
+            ("h", "one eval prompt at every round"),
+            ("a", "the latest anomaly and its batch"),
+            ("b", "the best eval"),
+        ]:
+            assert any(f" {key}  " in line and what in line for line in lines), (key, lines)
