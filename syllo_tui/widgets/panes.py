@@ -110,8 +110,6 @@ def pane_contents(
         title = Text("model · ", end="")
         title.append(word, style=style)
         sub = tokens_label(example.output_tokens, example.cut.get("output"))
-        if example.seconds is not None:
-            sub += f" · {example.seconds:.1f}s"
         # What differs from the golden, in place: [-golden only-] {+output only+}.
         body, changed = output_vs_golden(
             example.output or "",
@@ -120,6 +118,8 @@ def pane_contents(
             think_opened=example.think_opened,
         )
         if changed and example.output is not None:
-            sub += f" · {changed}"
+            sub += f" · {changed}"  # before the time: a narrow pane cuts the end
+        if example.seconds is not None:
+            sub += f" · {example.seconds:.1f}s"
         panes.append((title, Text(sub), body))
     return panes
