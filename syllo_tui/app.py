@@ -366,15 +366,10 @@ class SylloApp(App[int]):
         elif self.view == view:
             self._show("run")
         else:
-            feed = self.feed
-            if view == "history":  # the prompt of the eval sample shown, at its round
-                example = self.current_example()
-                paused = not feed.browser.following
-                sample = example.sample if example is not None else None
-                step = example.step if example is not None and paused else None
-                feed.prompt_cursor.open_at(feed.state.prompts, sample, step)
+            if view == "history":
+                self.feed.open_history()
             elif view == "batch":
-                feed.anomaly_step = None  # the newest, followed as more come
+                self.feed.anomaly_step = None  # the newest, followed as more come
             self._show(view)
 
     def action_best_eval(self) -> None:

@@ -120,6 +120,14 @@ class Feed:
         self.anomaly_step = None
         self.source_note = None
 
+    def open_history(self) -> None:
+        """Point the history view at the eval prompt shown, at its round when paused."""
+        example = self.browser.current_example(self.state)
+        sample = example.sample if example is not None else None
+        paused = not self.browser.following
+        step = example.step if example is not None and paused else None
+        self.prompt_cursor.open_at(self.state.prompts, sample, step)
+
     def cancel(self) -> None:
         """Abandon a history fold in flight (its result will be ignored)."""
         self._token += 1
