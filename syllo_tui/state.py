@@ -534,6 +534,8 @@ class RunState:
             for steps in self.marks.values():
                 steps[:] = [s for s in steps if s <= step]
         steps = self.marks.setdefault(kind, [])
+        if kind == "best":  # the best so far, not the ones it replaced (each eval restates it)
+            steps.clear()
         if not steps or steps[-1] != step:
             steps.append(step)
             del steps[:-MARKS_CAP]

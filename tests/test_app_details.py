@@ -196,6 +196,17 @@ async def test_anomalies_and_the_best_eval_are_marked_and_reachable(tmp_path: Pa
         assert app.current_example() is not None and app.current_example().step == 400  # type: ignore[union-attr]
 
 
+async def test_the_charts_mark_each_anomaly_and_the_best_eval(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    run = eventgen.with_health(path)
+    app = app_for(path, run)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, lambda: app.state.step == 1000)
+        await pilot.press("g")
+        await shows(pilot, lambda: "! anomaly @455, @690" in screen_text(app), "the marks")
+        assert "★ best eval @400 " in screen_text(app), "the best so far, not the ones it replaced"
+
+
 def _gap_stream(path: Path, gaps: list[float], k: int) -> eventgen.RunWriter:
     run = eventgen.RunWriter(path)
     run.run_start(monitor={"log_steps": 10, "overfit_evals": k})

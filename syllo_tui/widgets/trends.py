@@ -57,8 +57,7 @@ class Trends(Widget):
         anomaly, best = charts.symbol("anomaly"), charts.symbol("best")
         marks = {
             "train loss": [(s, anomaly) for s in st.marks.get("anomaly", [])],
-            # The best eval itself, not the bests it replaced.
-            "val loss": [(s, best) for s in st.marks.get("best", [])[-1:]],
+            "val loss": [(s, best) for s in st.marks.get("best", [])],
         }
         marked = {SEAM: "bold", anomaly: "bold red", best: "bold green"}
         lines = []
