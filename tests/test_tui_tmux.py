@@ -11,6 +11,7 @@ screen. How fast a write reaches the terminal is a benchmark's figure
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import time
@@ -159,10 +160,14 @@ def test_chart_view_without_colour(tmp_path: Path, tmux: Tmux, writer: Writer) -
 def test_token_view_diff_and_history_in_a_real_terminal(
     tmp_path: Path, tmux: Tmux, writer: Writer
 ) -> None:
-    """v: a wrong mask flagged, hostile token text inert; the near miss diffed; h: its history."""
+    """v: a wrong mask flagged, hostile token text inert; the near miss diffed; h: its history.
+
+    Under NO_COLOR: the token kinds still differ by attribute (masked dim, trained
+    underlined, the highest losses reversed), with no colour code at all.
+    """
     path = tmp_path / "events.jsonl"
     writer.do("mid_run")
-    tmux.start(tui_command(shlex.quote(str(path))), size="120x40")
+    tmux.start(tui_command(shlex.quote(str(path))), env={"NO_COLOR": "1"}, size="120x40")
     tmux.wait_for(lambda s: "step 1,200/2,000" in s, "the TUI never showed the run")
     writer.do("tokens 1210")
     tmux.wait_for(lambda s: "step 1,210/2,000" in s, "the token example never came")
@@ -172,6 +177,10 @@ def test_token_view_diff_and_history_in_a_real_terminal(
     assert "⟨|im_start|⟩assistant↵" in screen
     assert "␛]52;c;SGVsbG8=␇" in screen and "[bold]Split\\u202e" in screen
     assert tmux.tmux("list-buffers") == "", "an OSC 52 reached the terminal"
+    escaped = tmux.screen(escapes=True)
+    assert colour_codes(escaped) == [], colour_codes(escaped)[:5]
+    attributes = {p for sgr in re.findall(r"\x1b\[([0-9;]*)m", escaped) for p in sgr.split(";")}
+    assert {"2", "4", "7"} <= attributes, attributes  # dim, underline, reverse
     tmux.keys("v")
     tmux.wait_for(lambda s: "example " in s and "tokens 1/1" not in s, "no way back")
     writer.do("near_miss 1220")
