@@ -14,10 +14,19 @@ from syllo_tui.widgets.text import plain
 class BatchView(VerticalScroll, can_focus=True):
     """One anomaly (the latest unless stepped) and its batch's examples, each prompt and golden."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._drawn: tuple[object, ...] | None = None
+
     def compose(self) -> ComposeResult:
         yield Static(Text(""), classes="batch-body")
 
     def show(self, anomaly: AnomalyView | None, position: tuple[int, int], total: int) -> None:
+        """Draw ``anomaly`` (only when it or the counts changed: an update costs a layout)."""
+        key = (id(anomaly), position, total)
+        if key == self._drawn:
+            return
+        self._drawn = key
         body = self.query_one(".batch-body", Static)
         if anomaly is None:
             body.update(

@@ -58,18 +58,28 @@ def rounds_strip(rounds: list[Round], index: int, width: int) -> Text:
 class HistoryView(VerticalScroll, can_focus=True):
     """One eval prompt across the run's eval rounds."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._drawn: tuple[object, ...] | None = None
+
     def compose(self) -> ComposeResult:
         yield Static(Text(""), classes="history-body")
 
     def show(self, history: PromptHistory, cursor: PromptCursor, *, fold_think: bool) -> None:
+        """Draw the cursor's prompt and round (only when that changed: an update costs a layout)."""
         body = self.query_one(".history-body", Static)
         sample, index = cursor.shown(history)
+        rounds = history.rounds(sample) if sample is not None else []
+        first = history.first_match(sample) if sample is not None else None
+        shown_rounds = tuple(id(r) for r in rounds[max(0, index - 1) : index + 1])
+        key = (sample, index, len(rounds), shown_rounds, first, fold_think, self.size.width)
+        if key == self._drawn:
+            return
+        self._drawn = key
         if sample is None or index < 0:
             body.update(Text("no eval round yet: the first eval brings one (h goes back)", "dim"))
             return
-        rounds = history.rounds(sample)
         shown = rounds[index]
-        first = history.first_match(sample)
         out = Text(end="")
         out.append(f"eval prompt {sample}", style="bold")
         out.append(f" · round {index + 1}/{len(rounds)} · step {shown.step} · ")
