@@ -119,7 +119,7 @@ class SylloApp(App[int]):
         Binding("0", "zoom(0)", "charts: all the steps"),
         Binding("c", "next_panel", "charts: next small panel (a narrow screen shows one)"),
         Binding("v", "detail('tokens')", "the trained example token by token (← → another)"),
-        Binding("h", "detail('history')", "one eval prompt at every round (← → round, [ ] prompt)"),
+        Binding("h", "detail('history')", "an eval prompt at each round (← → round, [ ] prompt)"),
         Binding("a", "detail('batch')", "the latest anomaly and its batch (← → another)"),
         Binding("b", "best_eval", "the best eval: the run view, paused on it"),
         Binding("r,escape", "run_list", "several runs: the run list"),

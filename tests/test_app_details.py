@@ -252,7 +252,7 @@ async def test_help_lists_the_detail_views_keys(tmp_path: Path) -> None:
         lines = screen_text(app).splitlines()
         for key, what in [
             ("v", "the trained example token by token"),
-            ("h", "one eval prompt at every round"),
+            ("h", "an eval prompt at each round"),
             ("a", "the latest anomaly and its batch"),
             ("b", "the best eval"),
         ]:
