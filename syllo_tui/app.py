@@ -9,8 +9,10 @@ shown run's first), and drawing at most every ``REDRAW_INTERVAL_S`` (a slow
 SSH link gets at most ten frames a second, whatever the event rate).
 
 Views: the run (today's screen; from ``CHART_ROWS`` rows it adds the loss
-chart), its charts (g), and with several runs the run list, the overlay of
-the marked runs' curves (o) and their outputs side by side (x).
+chart), its charts (g), the trained example token by token (v), one eval
+prompt across the eval rounds (h), the latest anomaly's batch (a), and with
+several runs the run list, the overlay of the marked runs' curves (o) and
+their outputs side by side (x).
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher
 
 from syllo_tui import charts
-from syllo_tui.browse import latest_sample, sample_numbers
+from syllo_tui.browse import (
+    latest_sample,
+    sample_numbers,
+    shown_anomaly,
+    step_anomaly,
+    token_example,
+    token_position,
+)
 from syllo_tui.feed import Feed, FoldResult
 from syllo_tui.follower import LIST_TAIL_EVENTS, Batch
 from syllo_tui.remote import SshOptions
@@ -42,13 +51,16 @@ from syllo_tui.state import DEFAULT_STALE_AFTER_S, RunState
 from syllo_tui.stream import EventSource, EventTail, open_source
 from syllo_tui.views import EvalView, ExampleView
 from syllo_tui.widgets import HelpScreen, RunHeader, StatusBar
+from syllo_tui.widgets.batch import BatchView
 from syllo_tui.widgets.chart import ChartPanel
 from syllo_tui.widgets.chartview import ChartView
 from syllo_tui.widgets.compare import CompareView
 from syllo_tui.widgets.help import binding_lines
+from syllo_tui.widgets.history import HistoryView
 from syllo_tui.widgets.runlist import RunList
 from syllo_tui.widgets.runview import RunView
 from syllo_tui.widgets.statusbar import StatusInfo
+from syllo_tui.widgets.tokenview import TokenPane
 
 #: Minimum time between two redraws while events stream in.
 REDRAW_INTERVAL_S = 0.1
@@ -58,6 +70,12 @@ CHART_ROWS = 50
 
 #: How often a folder of runs is looked at for runs that started later.
 RESCAN_S = 2.0
+
+#: Views of the shown run that its key opens and closes again (back to the run view).
+DETAIL_VIEWS = ("tokens", "history", "batch")
+
+#: Views of several runs at once: the keys of one run's views do nothing there.
+SEVERAL_VIEWS = ("runs", "overlay", "compare")
 
 
 class EventsArrived(Message):
@@ -100,6 +118,10 @@ class SylloApp(App[int]):
         Binding("minus", "zoom(-1)", "charts: zoom out"),
         Binding("0", "zoom(0)", "charts: all the steps"),
         Binding("c", "next_panel", "charts: next small panel (a narrow screen shows one)"),
+        Binding("v", "detail('tokens')", "the trained example token by token (← → another)"),
+        Binding("h", "detail('history')", "an eval prompt at each round (← → round, [ ] prompt)"),
+        Binding("a", "detail('batch')", "the latest anomaly and its batch (← → another)"),
+        Binding("b", "best_eval", "the best eval: the run view, paused on it"),
         Binding("r,escape", "run_list", "several runs: the run list"),
         Binding("o", "overlay", "several runs: the marked runs' loss curves on one chart"),
         Binding("x", "compare", "several runs: one eval prompt's output side by side"),
@@ -222,6 +244,9 @@ class SylloApp(App[int]):
             yield RunList(id="runs-view")
             yield ChartPanel(id="overlay-view")
             yield CompareView(id="compare-view")
+            yield TokenPane(id="tokens-view")
+            yield HistoryView(id="history-view")
+            yield BatchView(id="batch-view")
         yield StatusBar(id="status")
 
     def on_mount(self) -> None:
@@ -300,24 +325,62 @@ class SylloApp(App[int]):
         self._request_redraw()
 
     def action_prev_example(self) -> None:
-        if self.view == "run":  # elsewhere the panes are not shown: nothing to step through
-            self._moved(self.feed.browser.step_example(self.feed.state, -1))
+        self._step(-1)
 
     def action_next_example(self) -> None:
+        self._step(+1)
+
+    def _step(self, delta: int) -> None:
+        """← / →: the next thing of what the view shows (views that step nothing ignore them)."""
+        feed, st = self.feed, self.feed.state
         if self.view == "run":
-            self._moved(self.feed.browser.step_example(self.feed.state, +1))
+            moved = feed.browser.step_example(st, delta)
+        elif self.view == "tokens":  # only the examples that carry their tokens
+            moved = feed.browser.step_example(st, delta, lambda e: st.tokens_of(e) is not None)
+        elif self.view == "history":
+            moved = feed.prompt_cursor.step_round(st.prompts, delta)
+        elif self.view == "batch":
+            feed.anomaly_step, moved = step_anomaly(st, feed.anomaly_step, delta)
+        else:
+            return
+        self._moved(moved)
 
     def action_prev_eval(self) -> None:
-        if self.view == "compare":
-            self._step_compare(-1)
-        elif self.view == "run":
-            self._moved(self.feed.browser.step_eval(self.feed.state, -1))
+        self._step_eval(-1)
 
     def action_next_eval(self) -> None:
+        self._step_eval(+1)
+
+    def _step_eval(self, delta: int) -> None:
         if self.view == "compare":
-            self._step_compare(+1)
+            self._step_compare(delta)
+        elif self.view == "history":
+            self._moved(self.feed.prompt_cursor.step_prompt(self.state.prompts, delta))
         elif self.view == "run":
-            self._moved(self.feed.browser.step_eval(self.feed.state, +1))
+            self._moved(self.feed.browser.step_eval(self.feed.state, delta))
+
+    def action_detail(self, view: str) -> None:
+        """Open one of the shown run's detail views, or close it again (back to the run view)."""
+        if self.view in SEVERAL_VIEWS:
+            self.bell()
+        elif self.view == view:
+            self._show("run")
+        else:
+            if view == "history":
+                self.feed.open_history()
+            elif view == "batch":
+                self.feed.anomaly_step = None  # the newest, followed as more come
+            self._show(view)
+
+    def action_best_eval(self) -> None:
+        best = self.state.best
+        if self.view in SEVERAL_VIEWS or best is None:
+            self.bell()
+            return
+        moved = self.feed.browser.show_eval_at(self.state, best.step)
+        if moved and self.view != "run":
+            self._show("run")
+        self._moved(moved)
 
     def action_toggle_think(self) -> None:
         self.fold_think = not self.fold_think
@@ -347,6 +410,8 @@ class SylloApp(App[int]):
     def action_run_list(self) -> None:
         if self.several:
             self._show("runs")
+        elif self.view != "run":  # one run: Esc goes back to its run view
+            self._show("run")
 
     def action_overlay(self) -> None:
         if self.several:
@@ -377,7 +442,14 @@ class SylloApp(App[int]):
         self._request_redraw()
 
     def _focus_view(self) -> None:
-        target = {"run": "#model", "runs": "#runs-view", "compare": "#compare-view"}.get(self.view)
+        target = {
+            "run": "#model",
+            "runs": "#runs-view",
+            "compare": "#compare-view",
+            "tokens": "#tokens-scroll",
+            "history": "#history-view",
+            "batch": "#batch-view",
+        }.get(self.view)
         if target is not None:
             self.query_one(target).focus()
 
@@ -445,6 +517,23 @@ class SylloApp(App[int]):
             chart = charts.overlay_chart(chosen, log_y=self.log_y)
             window = charts.zoom_window(chart.span(), self.zoom)
             self.query_one("#overlay-view", ChartPanel).show(chart, window, self.zoom)
+        elif self.view == "tokens":
+            example, fallback = token_example(st, feed.browser.current_example(st))
+            self.query_one(TokenPane).show(
+                example,
+                st.tokens_of(example),
+                token_position(st, example),
+                st.train_on,
+                fallback=fallback,
+            )
+        elif self.view == "history":
+            self.query_one(HistoryView).show(
+                st.prompts, feed.prompt_cursor, fold_think=self.fold_think
+            )
+        elif self.view == "batch":
+            anomaly, position = shown_anomaly(st, feed.anomaly_step)
+            total = int(st.counters.get("anomalies") or 0)
+            self.query_one(BatchView).show(anomaly, position, max(total, len(st.anomalies)))
         elif self.view == "compare":
             chosen_runs = self.runset.marked()
             numbers = sample_numbers([r.feed.state for r in chosen_runs])

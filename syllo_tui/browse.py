@@ -10,10 +10,11 @@ example and eval in the new state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from syllo_tui.state import RunState
-from syllo_tui.views import EvalView, ExampleView
+from syllo_tui.views import AnomalyView, EvalView, ExampleView
 
 
 @dataclass
@@ -72,14 +73,25 @@ class Browser:
         else:
             self.follow()
 
-    def step_example(self, state: RunState, delta: int) -> bool:
-        """Show the example ``delta`` places away (pausing); False when there is none."""
-        examples = state.examples
+    def step_example(
+        self,
+        state: RunState,
+        delta: int,
+        where: Callable[[ExampleView], bool] | None = None,
+    ) -> bool:
+        """Show the example ``delta`` places away (pausing); False when there is none.
+
+        ``where``: count only the examples it accepts (the token view steps
+        through the examples that have tokens).
+        """
+        examples = [e for e in state.examples if where is None or where(e)]
         current = self.current_example(state)
         if current is None:
             return False
+        if where is not None:  # from an example it skips: the one before it that it counts
+            current = token_example(state, current)[0] or current
         i = next(
-            (k for k in range(len(examples) - 1, -1, -1) if examples[k].seq == current.seq), None
+            (k for k in range(len(examples) - 1, -1, -1) if examples[k].seq <= current.seq), None
         )
         j = None if i is None else i + delta
         if j is None or not 0 <= j < len(examples):
@@ -98,12 +110,22 @@ class Browser:
         j = i + delta
         if not 0 <= j < len(evals):
             return False
+        self._show_eval(state, evals[j])
+        return True
+
+    def show_eval_at(self, state: RunState, step: int) -> bool:
+        """Show the eval made at ``step`` (its first sample, pausing); False when it is not held."""
+        target = next((e for e in reversed(state.evals) if e.step == step), None)
+        if target is None:
+            return False
+        self._show_eval(state, target)
+        return True
+
+    def _show_eval(self, state: RunState, target: EvalView) -> None:
         self.pause(state)
-        target = evals[j]
         if target.first_example_seq is not None:
             self.example = target.first_example_seq
         self.eval = target.seq
-        return True
 
     # -- a new state ------------------------------------------------------------------
 
@@ -127,6 +149,55 @@ class Browser:
         self.seen_restarts = state.restarts
         self.follow()
         return True
+
+
+def token_example(state: RunState, example: ExampleView | None) -> tuple[ExampleView | None, bool]:
+    """The example the token view shows for ``example``, and whether it is another one.
+
+    The example itself when it carries tokens; else (an eval sample, an
+    example from before the token view) the newest one before it that does.
+    """
+    if example is None:
+        return None, False
+    if state.tokens_of(example) is not None:
+        return example, False
+    for view in reversed(state.examples):
+        if view.seq < example.seq and state.tokens_of(view) is not None:
+            return view, True
+    return None, False
+
+
+def token_position(state: RunState, example: ExampleView | None) -> tuple[int, int]:
+    """(1-based index, count) of ``example`` among the examples that carry tokens."""
+    having = [e.seq for e in state.examples if state.tokens_of(e) is not None]
+    if example is None or example.seq not in having:
+        return (0, len(having))
+    return (having.index(example.seq) + 1, len(having))
+
+
+def shown_anomaly(state: RunState, step: int | None) -> tuple[AnomalyView | None, tuple[int, int]]:
+    """The anomaly at ``step`` (None: the newest) and its (1-based index, count)."""
+    anomalies = list(state.anomalies)
+    if not anomalies:
+        return None, (0, 0)
+    i = len(anomalies) - 1
+    if step is not None:
+        i = max((k for k, a in enumerate(anomalies) if a.step <= step), default=0)
+    return anomalies[i], (i + 1, len(anomalies))
+
+
+def step_anomaly(state: RunState, step: int | None, delta: int) -> tuple[int | None, bool]:
+    """The step to show after moving ``delta`` anomalies from ``step``; and whether it moved.
+
+    Anomalies are remembered by step (not by position), so the folded
+    history replacing the cold-open state shows the same one; the newest is
+    None (it follows new anomalies).
+    """
+    anomaly, (index, count) = shown_anomaly(state, step)
+    j = index - 1 + delta
+    if anomaly is None or not 0 <= j < count:
+        return step, False
+    return (None if j == count - 1 else state.anomalies[j].step), True
 
 
 def example_position(state: RunState, example: ExampleView | None) -> tuple[int, int]:

@@ -41,6 +41,12 @@ MARKERS: tuple[MarkerKind, ...] = (
     MarkerKind("best", "★", "best eval", "green"),
 )
 
+
+def symbol(kind: str) -> str:
+    """The symbol a kind of marked step has everywhere (charts, sparklines, captions)."""
+    return next(m.symbol for m in MARKERS if m.kind == kind)
+
+
 #: The panels of the chart view, in order.
 PANELS: tuple[str, ...] = ("loss", "gap", "accuracy", "throughput", "lr")
 

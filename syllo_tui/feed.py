@@ -18,6 +18,7 @@ from typing import Any
 
 from syllo_tui.browse import Browser
 from syllo_tui.follower import Batch, fold_history
+from syllo_tui.prompts import PromptCursor
 from syllo_tui.state import DEFAULT_STALE_AFTER_S, RunState
 from syllo_tui.stream import History
 
@@ -56,6 +57,8 @@ class Feed:
         self.clock = clock
         self.state = RunState(stale_after_s=stale_after_s)
         self.browser = Browser()
+        self.prompt_cursor = PromptCursor()  # the history view's prompt and round
+        self.anomaly_step: int | None = None  # the batch view's anomaly (None: the newest)
         self.history_pending = False  # a history fold is running
         self.source_note: str | None = None  # the source's error, or "input ended"
         self.source_ended = False
@@ -113,7 +116,17 @@ class Feed:
         self.cancel()
         self._malformed_after_cold = 0
         self.browser = Browser()
+        self.prompt_cursor = PromptCursor()
+        self.anomaly_step = None
         self.source_note = None
+
+    def open_history(self) -> None:
+        """Point the history view at the eval prompt shown, at its round when paused."""
+        example = self.browser.current_example(self.state)
+        sample = example.sample if example is not None else None
+        paused = not self.browser.following
+        step = example.step if example is not None and paused else None
+        self.prompt_cursor.open_at(self.state.prompts, sample, step)
 
     def cancel(self) -> None:
         """Abandon a history fold in flight (its result will be ignored)."""

@@ -12,14 +12,17 @@ too.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
 from syllo_train.inert import inert  # the one inert-text function: untrusted text shown here
-from syllo_train.matching import THINK_BLOCK, THINK_CLOSE
+from syllo_train.matching import THINK_BLOCK, THINK_CLOSE, answer_part
+from syllo_tui import diff
 from syllo_tui.series import Series
 from syllo_tui.state import RunState
-from syllo_tui.views import ExampleView, LogEntry
+from syllo_tui.tokens import summary_line as token_summary
+from syllo_tui.views import BestView, ExampleView, LogEntry
 
 _THINK = THINK_BLOCK  # the one think rule (syllo_train.matching)
 
@@ -144,14 +147,20 @@ def step_span(*series: Series) -> tuple[int, int] | None:
     return min(lo for lo, _ in ends), max(hi for _, hi in ends)
 
 
-def sparkline(series: Series, width: int, span: tuple[int, int] | None = None) -> str:
+def sparkline(
+    series: Series,
+    width: int,
+    span: tuple[int, int] | None = None,
+    marks: Sequence[tuple[int, str]] = (),
+) -> str:
     """The series drawn in ``width`` cells over the steps ``span`` (default: its own).
 
     Each cell covers an equal range of steps and shows the mean of the points
     in it; a cell without points repeats the value before it (an eval's val
     loss holds until the next eval), and cells before the first point are
-    blank. A resume seam replaces its cell with ``┆``. Sharing ``span``
-    between sparklines lines them up by step.
+    blank. A resume seam replaces its cell with ``┆``, and each of ``marks``
+    ((step, symbol): an anomaly ``!``, the best eval ``★``) its step's cell.
+    Sharing ``span`` between sparklines lines them up by step.
     """
     points = series.points()
     if width <= 0 or not points:
@@ -192,6 +201,9 @@ def sparkline(series: Series, width: int, span: tuple[int, int] | None = None) -
     for seam in series.seams:
         if lo <= seam <= hi:
             out[column(seam)] = SEAM
+    for step, symbol in marks:
+        if lo <= step <= hi:
+            out[column(step)] = symbol
     return "".join(out).rstrip()
 
 
@@ -252,7 +264,7 @@ def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: in
         f"elapsed {fmt_duration(st.elapsed_at(now))}  peak mem {fmt_bytes(st.peak_mem_bytes)}"
         + (f" ({inert(st.mem_kind)})" if st.mem_kind else ""),
         f"train loss {fmt_num(st.loss)}  val loss {fmt_num(st.val_loss)}  "
-        f"gap {fmt_num(st.gap, '+.4f')}{' (widening)' if st.gap_widening else ''}  "
+        f"gap {fmt_num(st.gap, '+.4f')}{overfitting_text(st)}  "
         f"lr {fmt_num(st.lr, '.2e')}",
         f"timeouts {c.get('timeouts', 0)} ({c.get('timeout_pct', 0.0)}% of {c.get('generations', 0)} "
         f"generations; stalls {c.get('stalls', 0)})  evals {c.get('evals', 0)}"
@@ -266,6 +278,17 @@ def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: in
             else ""
         ),
     ]
+    if st.best is not None:
+        lines.append(f"best {best_text(st.best)}")
+    anomalies = c.get("anomalies", 0)
+    if anomalies or st.anomalies:
+        line = f"anomalies {anomalies}"
+        if st.anomalies:
+            last = st.anomalies[-1]
+            line += f", last at step {last.step}: {last.what}"
+            if last.batch_examples is not None:
+                line += f" (its batch: {last.batch_examples} examples)"
+        lines.append(line)
     rows = (
         ("train loss", st.train_loss),
         ("val loss", st.val_loss_series),
@@ -287,6 +310,17 @@ def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: in
             texts.append(("model", ex.output or ""))
         for name, text in texts:
             lines.append(f"  {name}: {_one_line(text, 160)}")
+        if ex.tier == "eval" and ex.output is not None and not ex.match:
+            answer = answer_part(ex.output, ex.golden, opened=ex.think_opened)
+            pieces = diff.changes(ex.golden, answer)
+            lines.append(
+                f"  diff golden → model ({diff.summary(pieces)}): "
+                f"{_one_line(diff.plain(pieces), 160)}"
+            )
+        tokens = st.tokens_of(ex)
+        if tokens is not None:
+            for text in token_summary(tokens, ex.prompt_tokens, ex.golden_tokens, st.train_on):
+                lines.append(f"  {inert(text)}")
     lines.append(
         f"events {st.applied:,} read, {st.malformed:,} malformed lines, "
         f"{len(st.warnings)} warnings, {st.resumes} resumes"
@@ -297,6 +331,21 @@ def summary(state: RunState, now: float, tz: tzinfo | None = None, *, recent: in
         for entry in list(st.log)[-recent:]:
             lines.append("  " + log_line(entry, tz))
     return "\n".join(lines) + "\n"
+
+
+def overfitting_text(state: RunState) -> str:
+    """The gap's note when derived.py's overfitting rule holds ("" when it does not)."""
+    if not state.overfitting:
+        return ""
+    k = state.overfit_evals
+    return f" (overfitting: widened at each of the last {k} eval{'s' if k != 1 else ''})"
+
+
+def best_text(best: BestView) -> str:
+    """The best eval in words: "val_loss 0.6051 at step 1000 (runs/x/checkpoint-1000)"."""
+    value = "?" if best.value is None else f"{best.value:.4g}"
+    where = inert(best.checkpoint) if best.checkpoint else "its checkpoint not saved yet"
+    return f"{inert(best.metric)} {value} at step {best.step} ({where})"
 
 
 def log_line(entry: LogEntry, tz: tzinfo | None = None) -> str:

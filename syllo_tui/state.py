@@ -15,16 +15,17 @@ and an unknown event type or a newer schema version becomes a warning.
 from __future__ import annotations
 
 import itertools
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
 from typing import Any
 
 from syllo_train import derived
 from syllo_train.events import SCHEMA_VERSION, Counters
 from syllo_tui.fields import bool_field, cut_fields, int_field, num_field, str_field
+from syllo_tui.prompts import PromptHistory, Round
 from syllo_tui.series import Series
-from syllo_tui.views import EvalView, ExampleView, LogEntry
+from syllo_tui.tokens import TokenView, parse_tokens
+from syllo_tui.views import AnomalyView, BatchExample, BestView, EvalView, ExampleView, LogEntry
 
 # What the widgets read from a state, importable from here as before.
 __all__ = ["DEFAULT_STALE_AFTER_S", "EvalView", "ExampleView", "LogEntry", "RunState", "Series"]
@@ -39,16 +40,19 @@ EVALS_CAP = 200
 LOG_CAP = 500
 WARNINGS_CAP = 50
 MARKS_CAP = 64  # per kind
+ANOMALIES_CAP = 64
+#: Log examples whose token view is kept (the newest): a token view is ~500 tokens.
+TOKEN_VIEWS_CAP = 100
 
 # Versions come from one process-wide clock, so two states (a cold-open state
 # and the history state that replaces it) never share a version number and a
 # cached "already drawn" version can never match the wrong state.
 _VERSIONS = itertools.count(1)
 
-_COUNTER_INTS = tuple(f.name for f in fields(Counters))
-
 #: Event types whose arrival means the run is (still) going.
-_PROGRESS_TYPES = frozenset({"run_start", "resume", "log", "eval", "timeout", "checkpoint"})
+_PROGRESS_TYPES = frozenset(
+    {"run_start", "resume", "log", "eval", "timeout", "checkpoint", "anomaly"}
+)
 
 
 class RunState:
@@ -106,7 +110,14 @@ class RunState:
         self.gap_series = Series()
         self.grad_norm_series = Series()
         self.lr_series = Series()
-        self._recent_gaps: deque[float] = deque(maxlen=2)
+        # Overfitting: the gap widened at each of the last K evals (derived.py's rule).
+        self.gap_trend = derived.GapTrend()
+        self.train_on: str | None = None  # run_start.tokenization.train_on (the token view's notes)
+        self.best: BestView | None = None  # the best eval so far (eval.best)
+        self.anomalies: deque[AnomalyView] = deque(maxlen=ANOMALIES_CAP)
+        self._next_anomaly_seq = 0
+        self.prompts = PromptHistory()  # each eval prompt's output at every round
+        self._token_views: OrderedDict[int, TokenView] = OrderedDict()  # example seq -> tokens
         self.examples: deque[ExampleView] = deque(maxlen=EXAMPLES_CAP)
         self.evals: deque[EvalView] = deque(maxlen=EVALS_CAP)
         self.log: deque[LogEntry] = deque(maxlen=LOG_CAP)
@@ -180,6 +191,15 @@ class RunState:
             self.end_reason = None
         if step is not None and etype != "resume":
             self.step = step if self.step is None else max(self.step, step)
+        was_overfitting = self.gap_trend.overfitting
+        self.gap_trend.apply(event)
+        if etype == "eval" and self.gap_trend.overfitting and not was_overfitting:
+            self._log(
+                ts,
+                step,
+                "overfit",
+                f"the train/val gap widened at each of the last {self.gap_trend.k} evals",
+            )
         handler = _HANDLERS.get(etype)
         if handler is None:
             self.warn(
@@ -222,23 +242,8 @@ class RunState:
         if counters == self._raw_counters:
             return  # the usual case between evals: nothing moved
         self._raw_counters = dict(counters)
-        merged: dict[str, Any] = {}
-        for name in _COUNTER_INTS:
-            value = counters.get(name)
-            merged[name] = value if isinstance(value, int) and not isinstance(value, bool) else 0
-        gens = merged["generations"]
-        # Keep the writer's own derived values when they are well-typed (it knows best).
-        pct = num_field(counters, "timeout_pct")
-        merged["timeout_pct"] = (
-            pct
-            if pct is not None
-            else (round(100.0 * merged["timeouts"] / gens, 2) if gens else 0.0)
-        )
-        acc = num_field(counters, "accuracy")
-        merged["accuracy"] = (
-            acc if acc is not None else (round(merged["matches"] / gens, 4) if gens else None)
-        )
-        self.counters = merged
+        # Read the way the snapshot and the human log read them (derived.py).
+        self.counters = derived.counters_view(counters)
 
     # -- handlers, one per event type --------------------------------------------
 
@@ -255,6 +260,9 @@ class RunState:
         config = ev.get("config")
         if isinstance(config, dict) and isinstance(config.get("monitor"), dict):
             self.quiet_eval_s = derived.quiet_eval_s(config)
+        tokenization = ev.get("tokenization")
+        if isinstance(tokenization, dict):
+            self.train_on = str_field(tokenization, "train_on") or self.train_on
         where = f" from {self.resumed_from}" if self.resumed_from else ""
         self._log(
             ts, step, "start", f"run started{where}: {self.model or '?'} on {self.device or '?'}"
@@ -295,7 +303,7 @@ class RunState:
         example = ev.get("example")
         if isinstance(example, dict) and step is not None:
             self._drop_examples_after(step)
-            self._add_example(
+            view = self._add_example(
                 step=step,
                 tier="log",
                 prompt=str_field(example, "prompt") or "",
@@ -306,6 +314,11 @@ class RunState:
                 loss=num_field(example, "loss"),
                 cut=cut_fields(example),
             )
+            tokens = parse_tokens(example.get("tokens"))
+            if tokens is not None:
+                self._token_views[view.seq] = tokens
+                while len(self._token_views) > TOKEN_VIEWS_CAP:
+                    self._token_views.popitem(last=False)
 
     def _on_eval(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
         self.total_steps = int_field(ev, "total_steps") or self.total_steps
@@ -320,7 +333,7 @@ class RunState:
             self.val_loss_series.add(step, self.val_loss)
         if self.gap is not None:
             self.gap_series.add(step, self.gap)
-            self._recent_gaps.append(self.gap)
+        self._take_best(ev, step, ts)
         self._drop_examples_after(step)
         while self.evals and self.evals[-1].step >= step:
             self.evals.pop()
@@ -359,6 +372,20 @@ class RunState:
             count += 1
             if first is None:
                 first = view.seq
+            if sample_no is not None:
+                self.prompts.add(
+                    sample_no,
+                    Round(
+                        step=step,
+                        prompt=view.prompt,
+                        golden=view.golden,
+                        output=view.output,
+                        match=view.match,
+                        timed_out=view.timed_out,
+                        partial=partial,
+                        think_opened=view.think_opened,
+                    ),
+                )
         self._partials.clear()
         self.evals.append(
             EvalView(
@@ -375,6 +402,23 @@ class RunState:
                 first_example_seq=first,
             )
         )
+
+    def _take_best(self, ev: Mapping[str, Any], step: int, ts: float | None) -> None:
+        """The best eval so far, as this eval states it; its step is marked on the charts."""
+        best = ev.get("best")
+        if isinstance(best, dict) and (best_step := int_field(best, "step")) is not None:
+            self.best = BestView(
+                metric=str_field(best, "metric") or "?",
+                value=num_field(best, "value"),
+                step=best_step,
+                checkpoint=str_field(best, "checkpoint"),
+            )
+            self.mark("best", best_step)
+        elif bool_field(ev, "is_best") is True:
+            self.mark("best", step)
+        if bool_field(ev, "is_best") is True and self.best is not None:
+            value = "?" if self.best.value is None else f"{self.best.value:.4g}"
+            self._log(ts, step, "best", f"new best {self.best.metric} {value} (checkpoint kept)")
 
     def _on_timeout(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
         stall = bool_field(ev, "stall") is True
@@ -400,6 +444,11 @@ class RunState:
         self.last_checkpoint_step = step
         self.last_checkpoint_ts = ts
         self.last_checkpoint_path = str_field(ev, "path")
+        if bool_field(ev, "best") is True and self.best is not None:
+            # The best eval's checkpoint, saved now (the eval said null until then).
+            self.best = BestView(
+                self.best.metric, self.best.value, self.best.step, self.last_checkpoint_path
+            )
         self._log(
             ts,
             step,
@@ -417,7 +466,9 @@ class RunState:
         self._drop_examples_after(seam)
         while self.evals and self.evals[-1].step > seam:
             self.evals.pop()
-        self._recent_gaps.clear()
+        self.prompts.cut_after(seam)
+        while self.anomalies and self.anomalies[-1].step > seam:
+            self.anomalies.pop()
         self.step = seam
         self.resumes += 1
         self.resumed_from = str_field(ev, "from_checkpoint")
@@ -441,6 +492,36 @@ class RunState:
         why = f": {self.end_reason}" if self.end_reason else ""
         self._log(ts, step, "end", f"run {self.status}{why}")
 
+    def _on_anomaly(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
+        step = step if step is not None else (self.step or 0)
+        examples = []
+        raw_examples = ev.get("examples")
+        for raw in raw_examples if isinstance(raw_examples, list) else []:
+            if isinstance(raw, dict):
+                examples.append(
+                    BatchExample(
+                        index=int_field(raw, "index"),
+                        prompt=str_field(raw, "prompt") or "",
+                        golden=str_field(raw, "golden") or "",
+                        loss=num_field(raw, "loss"),
+                    )
+                )
+        view = AnomalyView(
+            seq=self._next_anomaly_seq,
+            step=step,
+            ts=ts,
+            kind=str_field(ev, "kind") or "?",
+            value=num_field(ev, "value"),
+            threshold=num_field(ev, "threshold"),
+            examples=tuple(examples),
+            batch_examples=int_field(ev, "batch_examples"),
+        )
+        self._next_anomaly_seq += 1
+        self.anomalies.append(view)
+        self.mark("anomaly", step)
+        batch = f"{view.batch_examples} examples" if view.batch_examples is not None else "?"
+        self._log(ts, step, "anomaly", f"{view.what}; its batch: {batch} (a shows them)")
+
     def _on_error(self, ev: Mapping[str, Any], step: int | None, ts: float | None) -> None:
         etype = str_field(ev, "error_type") or "Error"
         message = str_field(ev, "message") or ""
@@ -453,6 +534,8 @@ class RunState:
             for steps in self.marks.values():
                 steps[:] = [s for s in steps if s <= step]
         steps = self.marks.setdefault(kind, [])
+        if kind == "best":  # the best so far, not the ones it replaced (each eval restates it)
+            steps.clear()
         if not steps or steps[-1] != step:
             steps.append(step)
             del steps[:-MARKS_CAP]
@@ -507,6 +590,10 @@ class RunState:
                 return view
         return None
 
+    def tokens_of(self, example: ExampleView | None) -> TokenView | None:
+        """The token view of a log example (kept for the newest TOKEN_VIEWS_CAP), or None."""
+        return None if example is None else self._token_views.get(example.seq)
+
     def eval_at(self, seq: int) -> EvalView | None:
         """The eval with this ``seq``, or None."""
         for view in self.evals:
@@ -519,15 +606,11 @@ class RunState:
     @property
     def stale_threshold_s(self) -> float:
         """Silence after which a training run is stale: ``stale_after_s``, or a whole eval's worth."""
-        return max(self.stale_after_s, 1.25 * self.quiet_eval_s)
+        return derived.stale_threshold(self.stale_after_s, self.quiet_eval_s)
 
     def is_stale(self, now: float) -> bool:
         """True while training but no event has come for ``stale_threshold_s``."""
-        return (
-            self.status == "training"
-            and self.last_ts is not None
-            and now - self.last_ts > self.stale_threshold_s
-        )
+        return derived.is_stale(self.status, self.last_ts, now, self.stale_threshold_s)
 
     def display_status(self, now: float) -> str:
         """The status word for the header: training, stale, completed, stopped, failed, waiting."""
@@ -542,14 +625,10 @@ class RunState:
         return self.elapsed_s
 
     def eta_at(self, now: float) -> float | None:
-        """Time left, counting down from the last log event while training."""
-        if self.eta_s is None or self.is_stale(now):
-            return None
-        if self.status == "training" and self.eta_ts is not None:
-            return max(0.0, self.eta_s - max(0.0, now - self.eta_ts))
-        return (
-            self.eta_s if self.status == "training" else 0.0 if self.status == "completed" else None
-        )
+        """Time left, counting down from the last log event while training (unknown when stale)."""
+        if self.is_stale(now):
+            return None  # a silent run's countdown would be a guess
+        return derived.eta_at(self.eta_s, self.eta_ts, self.status, now)
 
     def checkpoint_age(self, now: float) -> float | None:
         """Seconds since the last checkpoint event."""
@@ -558,10 +637,14 @@ class RunState:
         return max(0.0, now - self.last_checkpoint_ts)
 
     @property
-    def gap_widening(self) -> bool:
-        """True when the train/val gap grew at the last eval (a hint of overfitting)."""
-        g = self._recent_gaps
-        return len(g) == 2 and g[1] > 0 and g[1] > g[0] + 1e-9
+    def overfitting(self) -> bool:
+        """The train/val gap widened at each of the last ``monitor.overfit_evals`` evals (derived.py)."""
+        return self.gap_trend.overfitting
+
+    @property
+    def overfit_evals(self) -> int:
+        """K of the overfitting rule (``monitor.overfit_evals``; 0: the rule is off)."""
+        return self.gap_trend.k
 
     @property
     def running_accuracy(self) -> float | None:
@@ -596,4 +679,5 @@ _HANDLERS = {
     "resume": RunState._on_resume,
     "run_end": RunState._on_run_end,
     "error": RunState._on_error,
+    "anomaly": RunState._on_anomaly,
 }

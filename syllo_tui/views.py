@@ -56,3 +56,50 @@ class LogEntry:
     step: int | None
     kind: str  # start, checkpoint, timeout, stall, resume, error, end, warning
     text: str
+
+
+@dataclass(frozen=True)
+class BatchExample:
+    """One example of the batch an anomaly happened in. Texts are untrusted: render them inert."""
+
+    index: int | None
+    prompt: str
+    golden: str
+    loss: float | None
+
+
+@dataclass(frozen=True)
+class AnomalyView:
+    """One ``anomaly`` event: a raw per-step value gone wrong, and that step's batch."""
+
+    seq: int
+    step: int
+    ts: float | None
+    kind: str  # nonfinite_loss | nonfinite_grad_norm | loss_spike (or a newer kind)
+    value: float | None
+    threshold: float | None
+    examples: tuple[BatchExample, ...]
+    batch_examples: int | None  # how many the batch had (examples holds at most 8)
+
+    @property
+    def what(self) -> str:
+        """The anomaly in words: "loss spike 9.12 (threshold 3.40)", "the loss is not finite"."""
+        if self.kind == "nonfinite_loss":
+            return "the loss is not finite"
+        if self.kind == "nonfinite_grad_norm":
+            return "the gradient norm is not finite"
+        if self.kind == "loss_spike":
+            value = "?" if self.value is None else f"{self.value:.4g}"
+            limit = "?" if self.threshold is None else f"{self.threshold:.4g}"
+            return f"loss spike {value} (threshold {limit})"
+        return self.kind.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class BestView:
+    """The best eval so far (``eval.best``): by which metric, its value, step and checkpoint."""
+
+    metric: str
+    value: float | None
+    step: int
+    checkpoint: str | None

@@ -14,6 +14,9 @@ Scenarios (each returns the RunWriter so a test can keep appending):
 * ``resumed``       a crash after step 650, resumed from the step-600 checkpoint
 * ``runs_folder``   a folder of three runs (finished, resumed, with timeouts)
 * ``huge``          many events quickly, for cold-open and memory benchmarks
+* ``with_tokens``   a log example token by token, its mask right or wrong on purpose
+* ``prompt_rounds`` one eval prompt whose output changes every round until it matches
+* ``with_health``   anomalies (a spike, a NaN loss), a best eval and its checkpoint, overfitting
 """
 
 from __future__ import annotations
@@ -274,10 +277,43 @@ class RunWriter:
             stall=stall,
         )
 
-    def checkpoint(self, step: int) -> dict[str, Any]:
+    def checkpoint(self, step: int, **over: Any) -> dict[str, Any]:
         self.counters.checkpoints += 1
         self.advance(2.0)
-        return self.emit("checkpoint", step, path=f"runs/demo/checkpoint-{step}", seconds=1.8)
+        path = f"runs/demo/checkpoint-{step}"
+        return self.emit("checkpoint", step, path=path, seconds=1.8, **over)
+
+    def anomaly(
+        self,
+        step: int,
+        kind: str = "loss_spike",
+        *,
+        value: float | None = 9.5,
+        threshold: float | None = 3.25,
+        examples: Sequence[dict[str, Any]] | None = None,
+        batch_examples: int = 8,
+    ) -> dict[str, Any]:
+        """An ``anomaly`` event for ``step`` (the trainer writes it at the next log step)."""
+        self.counters.anomalies += 1
+        if examples is None:
+            examples = [
+                {
+                    "index": 100 + i,
+                    "prompt": f"Split the word '{_WORDS[i]}' into syllables.",
+                    "golden": _syllables(_WORDS[i]),
+                    "loss": 9.5 if i == 0 else None,
+                }
+                for i in range(3)
+            ]
+        return self.emit(
+            "anomaly",
+            step,
+            kind=kind,
+            value=value,
+            threshold=threshold,
+            examples=list(examples),
+            batch_examples=batch_examples,
+        )
 
     def resume(
         self, step: int, reason: str = "restarted by supervisor after a crash"
@@ -313,6 +349,155 @@ class RunWriter:
                 self.eval(step, eval_outcomes)
             if step % save_every == 0:
                 self.checkpoint(step)
+
+
+def token_example(
+    tokens: Sequence[tuple[str, bool, float | None, bool]],
+    *,
+    prompt_tokens: int,
+    golden_tokens: int,
+    prompt: str = "Split the word 'pocket' into syllables.",
+    golden: str = "po-cket",
+    index: int | None = 7,
+    cut: dict[str, int] | None = None,
+    count: int | None = None,
+) -> dict[str, Any]:
+    """A log example with its ``tokens`` (text, trained, loss, special), as the log tier writes it."""
+    losses = [loss if trained else None for _, trained, loss, _ in tokens]
+    known = [x for x in losses if x is not None]
+    return {
+        "index": index,
+        "prompt": prompt,
+        "golden": golden,
+        "prompt_tokens": prompt_tokens,
+        "golden_tokens": golden_tokens,
+        "loss": round(sum(known) / len(known), 4) if known else None,
+        "tokens": {
+            "text": [t[0] for t in tokens],
+            "trained": [t[1] for t in tokens],
+            "loss": losses,
+            "special": [t[3] for t in tokens],
+            "count": count if count is not None else len(tokens),
+            "cut": cut,
+        },
+    }
+
+
+#: A ChatML example, masked right: the answer ``po-cket`` and its ``<|im_end|>`` train.
+_CHATML_PROMPT = [
+    "<|im_start|>", "user", "\n", "Split", " the", " word", " '", "pocket", "'", " into",
+    " syllables", ".", "<|im_end|>", "\n", "<|im_start|>", "assistant", "\n",
+]  # fmt: skip
+_CHATML_ANSWER = [("po", 0.21), ("-", 0.05), ("cket", 4.73), ("<|im_end|>", 0.02)]
+
+
+def chatml_tokens(mask: str = "right") -> dict[str, Any]:
+    """The ChatML example's log ``example``: ``mask`` right, or wrong in one way on purpose.
+
+    ``answer_masked``: ``cket`` (an answer token) carries no label;
+    ``prompt_trained``: ``pocket`` in the prompt is trained; ``double_bos``:
+    two ``<s>`` before the template (a tokenizer BOS and the template's);
+    ``eot_masked``: the answer's ``<|im_end|>`` is not trained.
+    """
+    special = {"<|im_start|>", "<|im_end|>", "<s>"}
+    toks: list[tuple[str, bool, float | None, bool]] = [
+        (t, False, None, t in special) for t in _CHATML_PROMPT
+    ]
+    toks += [(t, True, loss, t in special) for t, loss in _CHATML_ANSWER]
+    toks.append(("\n", False, None, False))
+    answer_start = len(_CHATML_PROMPT)
+    if mask == "answer_masked":
+        toks[answer_start + 2] = ("cket", False, None, False)
+    elif mask == "prompt_trained":
+        toks[7] = ("pocket", True, 2.5, False)
+    elif mask == "double_bos":
+        toks = [("<s>", False, None, True), ("<s>", False, None, True), *toks]
+        answer_start += 2
+    elif mask == "eot_masked":
+        toks[answer_start + 3] = ("<|im_end|>", False, None, True)
+    elif mask != "right":
+        raise ValueError(f"unknown mask {mask!r}")
+    golden_tokens = 4 if mask not in ("eot_masked",) else 3
+    return token_example(toks, prompt_tokens=answer_start, golden_tokens=golden_tokens)
+
+
+def with_tokens(path: str | Path, mask: str = "right", **kwargs: Any) -> RunWriter:
+    """Mid-run (step 400) whose newest log example carries its tokens (``chatml_tokens(mask)``)."""
+    run = mid_run(path, step=400, **kwargs)
+    run.log(410, example=chatml_tokens(mask))
+    return run
+
+
+#: Sample 0's output at each round of ``prompt_rounds``: it gets closer, matches at 800, slips.
+ROUND_OUTPUTS = ("pock-et", "po-ket", "po-cket", "po-cket", "po-ckett")
+
+
+def prompt_rounds(path: str | Path, **kwargs: Any) -> RunWriter:
+    """Evals at 200 … 1000 whose prompt 0 (``pocket``) reads ROUND_OUTPUTS; first match at 600."""
+    run = RunWriter(path, **kwargs)
+    run.run_start()
+    for k, output in enumerate(ROUND_OUTPUTS):
+        step = 200 * (k + 1)
+        run.train(step - 200, step - 10, eval_every=10**9, save_every=10**9)
+        run.log(step)
+        samples = [
+            {
+                **run.sample(0, "match" if output == "po-cket" else "miss", output=output),
+                "prompt": "Split the word 'pocket' into syllables.",
+                "golden": "po-cket",
+            },
+            run.sample(1, "miss"),
+        ]
+        run.counters.generations += 2
+        run.counters.matches += output == "po-cket"
+        run.counters.evals += 1
+        run.emit(
+            "eval",
+            step,
+            total_steps=run.max_steps,
+            epoch=round(step / 625, 4),
+            val_loss=0.8,
+            train_loss=0.7,
+            gap=0.1,
+            accuracy=0.5 if output == "po-cket" else 0.0,
+            samples=samples,
+            seconds=3.0,
+        )
+    return run
+
+
+def with_health(path: str | Path, **kwargs: Any) -> RunWriter:
+    """Best eval at 400 (its checkpoint kept), spikes at 455 and a NaN loss at 690; overfitting at 800.
+
+    The gaps (0.05, 0.02, 0.04, 0.07, 0.11 at 200 … 1000) widen three evals in a row at 1000.
+    """
+    run = RunWriter(path, **kwargs)
+    run.run_start(monitor={"log_steps": 10, "overfit_evals": 3})
+    gaps = {200: 0.05, 400: 0.02, 600: 0.04, 800: 0.07, 1000: 0.11}
+    vals = {200: 0.9, 400: 0.7, 600: 0.72, 800: 0.75, 1000: 0.8}
+    best = {"metric": "val_loss", "value": 0.9, "step": 200, "checkpoint": None}
+    for step in range(10, 1010, 10):
+        run.log(step)
+        if step == 460:
+            run.anomaly(455, value=9.5, threshold=3.25)
+        if step == 690:
+            run.anomaly(690, "nonfinite_loss", value=None, threshold=None, batch_examples=4)
+        if step in gaps:
+            is_best = vals[step] < (best["value"] or 0) or step == 200
+            if is_best:
+                best = {"metric": "val_loss", "value": vals[step], "step": step, "checkpoint": None}
+            run.eval(
+                step,
+                val_loss=vals[step],
+                train_loss=round(vals[step] - gaps[step], 4),
+                gap=gaps[step],
+                best=dict(best),
+                is_best=is_best,
+            )
+            if is_best:
+                run.checkpoint(step, best=True)
+                best["checkpoint"] = f"runs/demo/checkpoint-{step}"
+    return run
 
 
 def append_raw(path: str | Path, data: bytes) -> None:
@@ -445,11 +630,43 @@ def inject(run: RunWriter, step: int) -> dict[str, Any]:
     )
 
 
+def injected_tokens() -> dict[str, Any]:
+    """The ChatML example with an answer token masked and INJECTION in a trained token."""
+    example = chatml_tokens("answer_masked")
+    example["tokens"]["text"][18] = INJECTION[:18]  # the "-" of "po-cket": an OSC 52
+    example["tokens"]["text"][3] = "[bold]Split\u202e"  # markup and a bidi override
+    return example
+
+
+def near_miss(run: RunWriter, step: int) -> dict[str, Any]:
+    """An eval round whose prompt 0 (golden ``POCKET``) was answered ``POKET``, then INJECTION."""
+    run.log(step)
+    samples = [
+        {**run.sample(0, "miss", output="POKET"), "golden": "POCKET", "prompt": "pocket?"},
+        {**run.sample(1, "miss", output=INJECTION), "golden": "[b]x[/b]"},
+    ]
+    run.counters.generations += 2
+    run.counters.evals += 1
+    return run.emit(
+        "eval",
+        step,
+        total_steps=run.max_steps,
+        epoch=1.0,
+        val_loss=0.6,
+        train_loss=0.5,
+        gap=0.1,
+        accuracy=0.0,
+        samples=samples,
+        seconds=1.0,
+    )
+
+
 def _serve(path: str) -> None:
     """A writer process for end-to-end tests: one command a line on stdin, "ok <time>" after each.
 
     Commands: ``mid_run`` (write the mid-run scenario), ``log STEP``, ``inject STEP``,
-    ``eval STEP`` (an eval round), ``quit``.
+    ``eval STEP`` (an eval round), ``tokens STEP`` (a token-by-token example, its mask
+    wrong, untrusted text in its tokens), ``near_miss STEP`` (POKET for POCKET), ``quit``.
     """
     import sys
     import time
@@ -469,6 +686,10 @@ def _serve(path: str) -> None:
             inject(run, int(rest[0]))
         elif cmd == "eval":
             run.eval(int(rest[0]))
+        elif cmd == "tokens":  # a log step whose example is token by token, mask wrong on purpose
+            run.log(int(rest[0]), example=injected_tokens())
+        elif cmd == "near_miss":  # an eval round, prompt 0 answered POKET for POCKET
+            near_miss(run, int(rest[0]))
         else:
             raise SystemExit(f"eventgen serve: unknown command {cmd!r}")
         print(f"ok {time.time():.6f}", flush=True)

@@ -150,3 +150,23 @@ async def test_a_tall_terminal_adds_the_loss_chart(tmp_path: Path) -> None:
         await settle(pilot, lambda: app.state.step == 1200)
         await shows(pilot, lambda: "⢕⢕ train loss" in screen_text(app), "the loss chart")
         assert "example" in screen_text(app) and "trends" in screen_text(app)
+
+
+async def test_an_opened_run_has_its_detail_views_and_esc_goes_back_to_the_list(
+    tmp_path: Path,
+) -> None:
+    """v, h, a act on the opened run; on the list they do nothing; Esc from them: the list."""
+    eventgen.runs_folder(tmp_path)
+    app = app_on(tmp_path, eventgen.T0 + 3000)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle_runs(pilot)
+        await pilot.press("v")  # the list holds several runs: no one run's view opens
+        await settle_runs(pilot)
+        assert app.view == "runs"
+        await pilot.press("down", "down", "enter", "h")  # c: its evals, one prompt's history
+        await shows(pilot, lambda: "eval prompt " in screen_text(app), "c's prompt history")
+        assert " c " in screen_text(app).splitlines()[0] and app.view == "history"
+        await pilot.press("a")
+        await shows(pilot, lambda: "no anomaly" in screen_text(app), "c has no anomaly")
+        await pilot.press("escape")
+        await shows(pilot, lambda: app.view == "runs", "the list again")

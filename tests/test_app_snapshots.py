@@ -1,5 +1,6 @@
 """app.py snapshots at 80x24 and 160x48: a mid-run state, a timeout, a finished run; the chart
-view, the run list and the overlay of two runs.
+view, the run list and the overlay of two runs; the token view, the model pane's diff against
+the golden, one prompt's history, and a run's health (its marks, counters and an anomaly's batch).
 
 Everything that moves with time is pinned: event times come from eventgen's
 fake clock, the app's clock is fixed 5 s after the last event, and times are
@@ -102,3 +103,52 @@ def test_overlay_of_two_runs(size: tuple[int, int], tmp_path: Path, snap_compare
     app = make_app(chosen.runs, clock=lambda: eventgen.T0 + 3000, tz=UTC, watch=False, several=True)
     keys = ("space", "down", "down", "space", "o")
     assert snap_compare(app, terminal_size=size, run_before=_pressing(*keys))
+
+
+def _one_run(make: Callable[[Path], eventgen.RunWriter], tmp_path: Path) -> SylloApp:
+    path = tmp_path / "events.jsonl"
+    run = make(path)
+    run.close()
+    now = run.w.now + 5
+    return make_app(path, clock=lambda: now, tz=UTC, watch=False)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_token_view(size: tuple[int, int], tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """v on an example whose answer token "cket" is masked: the ⚠ finding, ‹!› after the token."""
+    app = _one_run(lambda p: eventgen.with_tokens(p, "answer_masked"), tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=_pressing("v"))
+
+
+def _near_miss(path: Path) -> eventgen.RunWriter:
+    run = eventgen.mid_run(path)
+    eventgen.near_miss(run, 1210)
+    return run
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_near_miss_diff(size: tuple[int, int], tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The model pane of POKET for POCKET: PO[-C-]KET, "1 char gone" under it."""
+    app = _one_run(_near_miss, tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=_pressing("left"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_prompt_history(size: tuple[int, int], tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """h, [: prompt 0 at its last round (po-ckett after matching at 600 and 800), the rounds strip."""
+    app = _one_run(eventgen.prompt_rounds, tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=_pressing("h", "left_square_bracket"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_health(size: tuple[int, int], tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Two anomalies (! on the train loss), the best eval (★ on val loss), ▲ overfitting, the health line."""
+    app = _one_run(eventgen.with_health, tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=_settled)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_anomaly_batch(size: tuple[int, int], tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """a, ←: the loss spike at 455 and the examples of its batch, the row with its loss first."""
+    app = _one_run(eventgen.with_health, tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=_pressing("a", "left"))

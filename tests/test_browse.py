@@ -7,7 +7,15 @@ from pathlib import Path
 import eventgen
 from _folds import fold, read_all
 
-from syllo_tui.browse import Browser, eval_position, example_position
+from syllo_tui.browse import (
+    Browser,
+    eval_position,
+    example_position,
+    shown_anomaly,
+    step_anomaly,
+    token_example,
+    token_position,
+)
 from syllo_tui.state import RunState
 
 
@@ -94,3 +102,46 @@ def test_another_run_in_the_file_goes_back_to_following(tmp_path: Path) -> None:
     assert st.restarts == 1
     assert b.check_restart(st) and b.following
     assert b.current_example(st) == st.examples[-1]
+
+
+def test_the_token_view_shows_an_example_with_tokens_or_the_newest_before(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    run = eventgen.with_tokens(path)  # 410
+    run.log(420, example=eventgen.chatml_tokens("answer_masked"))
+    run.log(430)  # no tokens
+    st = fold(path)
+    newest = st.examples[-1]
+    shown, other = token_example(st, newest)
+    assert other and shown is not None and shown.step == 420
+    assert token_position(st, shown) == (2, 2)
+    assert token_example(st, shown) == (shown, False)
+    b = Browser()
+    has_tokens = lambda e: st.tokens_of(e) is not None  # noqa: E731
+    assert b.step_example(st, -1, has_tokens)  # from 430 (none): 410, one before 420
+    assert b.current_example(st).step == 410  # type: ignore[union-attr]
+    assert not b.step_example(st, -1, has_tokens), "none before the first"
+    assert b.step_example(st, +1, has_tokens) and b.current_example(st).step == 420  # type: ignore[union-attr]
+
+
+def test_anomalies_are_stepped_by_step_and_the_newest_follows(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    eventgen.with_health(path)
+    st = fold(path)
+    anomaly, position = shown_anomaly(st, None)
+    assert anomaly is not None and anomaly.step == 690 and position == (2, 2)
+    step, moved = step_anomaly(st, None, -1)
+    assert moved and step == 455 and shown_anomaly(st, step)[1] == (1, 2)
+    assert step_anomaly(st, step, -1) == (455, False)
+    assert step_anomaly(st, step, +1) == (None, True), "back on the newest: follow again"
+
+
+def test_the_best_eval_is_shown_paused_at_its_first_sample(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    eventgen.with_health(path)
+    st = fold(path)
+    b = Browser()
+    assert st.best is not None and b.show_eval_at(st, st.best.step)
+    assert not b.following
+    assert b.current_eval(st).step == 400  # type: ignore[union-attr]
+    assert b.current_example(st).step == 400 and b.current_example(st).sample == 0  # type: ignore[union-attr]
+    assert not b.show_eval_at(st, 123), "no eval at that step"

@@ -123,3 +123,29 @@ def test_snapshot_human_log_and_tui_agree_on_every_shared_value(
     if scenario == "finished":
         assert snap.data["eta_s"] == tui.eta_at(1e12) == 0.0
     assert re.search(r"Gap=", line)
+
+
+def test_staleness_is_one_rule() -> None:
+    # 1.25 × the worst case of an eval round (generation.worst_case_round_s), or the patience.
+    config = {"monitor": {"eval_samples": 4, "generation_timeout_s": 60.0, "stall_grace_s": 5.0}}
+    quiet = derived.quiet_eval_s(config)
+    assert quiet == 4 * (60 + 5)
+    assert derived.stale_threshold(120.0, quiet) == 1.25 * quiet
+    assert derived.stale_threshold(600.0, 0.0) == 600.0
+    assert derived.is_stale("training", 100.0, 100.0 + 326, 325.0)
+    assert not derived.is_stale("completed", 100.0, 1e9, 325.0)
+    tui = RunState(stale_after_s=120.0)
+    tui.apply(
+        {
+            "v": 2,
+            "type": "run_start",
+            "ts": 100.0,
+            "run_id": "r",
+            "step": 0,
+            "config": config,
+            "max_steps": 10,
+        }
+    )
+    assert tui.stale_threshold_s == derived.stale_threshold(120.0, quiet)
+    for now in (100.0 + 1.25 * quiet - 1, 100.0 + 1.25 * quiet + 1):
+        assert tui.is_stale(now) == derived.is_stale("training", 100.0, now, tui.stale_threshold_s)

@@ -113,3 +113,17 @@ def test_a_source_error_and_the_end_of_input_are_noted() -> None:
     assert feed.source_ended and feed.source_note == "input ended"
     feed.take(Batch(ReadResult(events=[{"type": "log", "step": 1, "loss": []}])))
     assert feed.state.step == 1, "a wrong-typed field is absent, never fatal"
+
+
+def test_the_history_opens_on_the_prompt_shown_at_its_round_when_paused(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    eventgen.prompt_rounds(path)
+    feed = Feed()
+    feed.state.apply_all(read_all(path))
+    history = feed.state.prompts
+    feed.open_history()  # following: the newest sample (prompt 1), its newest round
+    assert feed.prompt_cursor.shown(history) == (1, 4)
+    feed.browser.step_eval(feed.state, -2)  # paused on the eval at 600, its first sample
+    feed.open_history()
+    assert feed.prompt_cursor.shown(history) == (0, 2)
+    assert history.first_match(0) == 600

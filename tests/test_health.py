@@ -21,6 +21,8 @@ from syllo_train import derived, exitcodes
 from syllo_train.events import validate_event
 from syllo_train.sinks.humanlog import HumanLog
 from syllo_train.sinks.snapshot import StatusSnapshot
+from syllo_tui.render import summary
+from syllo_tui.state import RunState
 
 pytestmark = pytest.mark.slow
 
@@ -217,16 +219,22 @@ def _stream(gaps: list[float | None], k: int) -> list[dict[str, Any]]:
         ([0.1, 0.2, 0.3, 0.4], 0, False),  # off
     ],
 )
-def test_overfitting_is_k_widening_evals_in_the_snapshot_and_the_human_log(
+def test_overfitting_is_k_widening_evals_in_the_snapshot_the_human_log_and_the_tui(
     gaps: list[float], k: int, expected: bool, tmp_path: Path
 ) -> None:
     events = _stream(gaps, k)
     snap = StatusSnapshot(tmp_path / "s.json")
     log = HumanLog(tmp_path / "train.log")
+    tui = RunState()
     for e in events:
         snap.apply(e)
         log.apply(e)
+        tui.apply(e)
+        assert tui.overfitting is snap.data["overfitting"], f"after {e['type']} @{e['step']}"
     log.close()
     assert derived.gap_widening(gaps, k) is expected
     assert snap.data["overfitting"] is expected
     assert ("⚠️ OVERFITTING" in (tmp_path / "train.log").read_text(encoding="utf-8")) is expected
+    # The TUI says it where a person looks: the event log, the trends' ▲, and --once.
+    assert any(entry.kind == "overfit" for entry in tui.log) is expected
+    assert ("(overfitting: widened at each of the last" in summary(tui, 1e9)) is expected

@@ -165,6 +165,7 @@ def test_reader_imports_no_heavy_modules() -> None:
         "import syllo_tui.series, syllo_tui.views, syllo_tui.state, syllo_tui.render\n"
         "import syllo_tui.follower, syllo_tui.browse, syllo_tui.feed, syllo_tui.remote\n"
         "import syllo_tui.charts, syllo_tui.runs, syllo_tui.runtable\n"
+        "import syllo_tui.tokens, syllo_tui.diff, syllo_tui.prompts\n"
         "heavy = ('torch', 'transformers', 'textual', 'datasets', 'pyarrow')\n"
         "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
     )

@@ -11,6 +11,7 @@ screen. How fast a write reaches the terminal is a benchmark's figure
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import time
@@ -152,5 +153,45 @@ def test_chart_view_without_colour(tmp_path: Path, tmux: Tmux, writer: Writer) -
     tmux.wait_for(lambda s: "train loss 0.4" in s and "step 1,210/2,000" in s, "no redraw")
     colours = colour_codes(tmux.screen(escapes=True))
     assert colours == [], colours[:5]
+    tmux.keys("q")
+    assert tmux.wait_exit() == 0
+
+
+def test_token_view_diff_and_history_in_a_real_terminal(
+    tmp_path: Path, tmux: Tmux, writer: Writer
+) -> None:
+    """v: a wrong mask flagged, hostile token text inert; the near miss diffed; h: its history.
+
+    Under NO_COLOR: the token kinds still differ by attribute (masked dim, trained
+    underlined, the highest losses reversed), with no colour code at all.
+    """
+    path = tmp_path / "events.jsonl"
+    writer.do("mid_run")
+    tmux.start(tui_command(shlex.quote(str(path))), env={"NO_COLOR": "1"}, size="120x40")
+    tmux.wait_for(lambda s: "step 1,200/2,000" in s, "the TUI never showed the run")
+    writer.do("tokens 1210")
+    tmux.wait_for(lambda s: "step 1,210/2,000" in s, "the token example never came")
+    tmux.keys("v")
+    tmux.wait_for(lambda s: "⚠ 1 answer token masked" in s, "the token view never flagged the mask")
+    screen = tmux.screen()
+    assert "⟨|im_start|⟩assistant↵" in screen
+    assert "␛]52;c;SGVsbG8=␇" in screen and "[bold]Split\\u202e" in screen
+    assert tmux.tmux("list-buffers") == "", "an OSC 52 reached the terminal"
+    escaped = tmux.screen(escapes=True)
+    assert colour_codes(escaped) == [], colour_codes(escaped)[:5]
+    attributes = {p for sgr in re.findall(r"\x1b\[([0-9;]*)m", escaped) for p in sgr.split(";")}
+    assert {"2", "4", "7"} <= attributes, attributes  # dim, underline, reverse
+    tmux.keys("v")
+    tmux.wait_for(lambda s: "example " in s and "tokens 1/1" not in s, "no way back")
+    writer.do("near_miss 1220")
+    tmux.wait_for(lambda s: "step 1220 · eval · sample 1" in s, "the near miss never came")
+    tmux.keys("Left")  # sample 0: POKET for POCKET
+    tmux.wait_for(lambda s: "PO[-C-]KET" in s, "the model pane never diffed the near miss")
+    tmux.keys("h")
+    tmux.wait_for(
+        lambda s: "eval prompt 0 · round 7/7 · step 1220" in s and "vs golden (1 char gone)" in s,
+        "the prompt's history never showed",
+    )
+    assert tmux.pane("#{pane_dead}") == "0", "the TUI died"
     tmux.keys("q")
     assert tmux.wait_exit() == 0

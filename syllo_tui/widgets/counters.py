@@ -1,18 +1,63 @@
-"""Counters: timeouts, evals, accuracy, checkpoints (from the cumulative counters)."""
+"""Counters: timeouts, evals, health (anomalies, the best eval), accuracy, checkpoints."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widget import Widget
 
+from syllo_tui import charts
 from syllo_tui.render import eval_share_text, fmt_duration, fmt_pct
 from syllo_tui.state import RunState
 from syllo_tui.views import EvalView
 from syllo_tui.widgets.text import plain
 
 
+def has_health(state: RunState) -> bool:
+    """Whether the run has a health line to show: a best eval, or anomalies."""
+    return state.best is not None or anomaly_count(state) > 0
+
+
+def anomaly_count(state: RunState) -> int:
+    """Anomalies in the run: the counter (the whole run), or the events read when more."""
+    return max(int(state.counters.get("anomalies") or 0), len(state.anomalies))
+
+
+def health_line(state: RunState, width: int) -> Text:
+    """``health   ! 2 anomalies, last @690 · ★ best val_loss 0.7 @400``, shorter when narrow."""
+    anomalies = anomaly_count(state)
+    last = state.anomalies[-1].step if state.anomalies else None
+    best = state.best
+    bang, star = charts.symbol("anomaly"), charts.symbol("best")
+    at = f" @{last}" if last is not None else ""
+    plural = "y" if anomalies == 1 else "ies"
+    # (anomalies, best) from the most words to the fewest: the first that fits is shown.
+    forms = [
+        (
+            f"{bang} {anomalies} anomal{plural}{at.replace(' @', ', last @')}",
+            "{star} best {m} {v} @{s}",
+        ),
+        (f"{bang} {anomalies}{at}", "{star} {m} {v} @{s}"),
+        (f"{bang} {anomalies}{at}", "{star} {v} @{s}"),
+    ]
+    line = Text("")
+    for anomaly_words, best_words in forms:
+        line = Text("health   ", style="dim", end="")
+        if anomalies:
+            line.append(anomaly_words, style="bold red")
+        else:
+            line.append("no anomaly")
+        if best is not None:
+            value = "?" if best.value is None else f"{best.value:.4g}"
+            words = best_words.format(star=star, m=best.metric, v=value, s=best.step)
+            line.append(" · ")
+            line.append_text(plain(words, "bold green"))
+        if line.cell_len <= width:
+            break
+    return line
+
+
 class CountersPanel(Widget):
-    """Counters, four lines (six when tall); the eval line follows the eval being looked at."""
+    """Counters, four lines (six when tall; one more for health); the eval line follows the eval looked at."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -63,6 +108,9 @@ class CountersPanel(Widget):
             if ev.val_loss is not None:
                 line.append(f" · val {ev.val_loss:.4f}")
         lines.append(line)
+
+        if has_health(st):
+            lines.append(health_line(st, self.size.width))
 
         line = Text("accuracy ", style="dim", end="")
         eval_acc = ev.accuracy if ev is not None else st.last_eval_accuracy

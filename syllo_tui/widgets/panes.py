@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from syllo_tui.render import example_caption, tokens_label, verdict
 from syllo_tui.views import EvalView, ExampleView
-from syllo_tui.widgets.text import STYLES, body_text, plain
+from syllo_tui.widgets.text import STYLES, body_text, output_vs_golden, plain
 
 
 class TextPane(VerticalScroll, can_focus=True):
@@ -110,10 +110,16 @@ def pane_contents(
         title = Text("model · ", end="")
         title.append(word, style=style)
         sub = tokens_label(example.output_tokens, example.cut.get("output"))
+        # What differs from the golden, in place: [-golden only-] {+output only+}.
+        body, changed = output_vs_golden(
+            example.output or "",
+            example.golden,
+            fold_think=fold_think,
+            think_opened=example.think_opened,
+        )
+        if changed and example.output is not None:
+            sub += f" · {changed}"  # before the time: a narrow pane cuts the end
         if example.seconds is not None:
             sub += f" · {example.seconds:.1f}s"
-        body = body_text(
-            example.output or "", fold_think=fold_think, think_opened=example.think_opened
-        )
         panes.append((title, Text(sub), body))
     return panes

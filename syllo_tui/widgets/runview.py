@@ -17,7 +17,7 @@ from syllo_tui.browse import eval_position, example_position
 from syllo_tui.feed import Feed
 from syllo_tui.views import ExampleView
 from syllo_tui.widgets.chart import ChartPanel
-from syllo_tui.widgets.counters import CountersPanel
+from syllo_tui.widgets.counters import CountersPanel, has_health
 from syllo_tui.widgets.eventlog import EventLog
 from syllo_tui.widgets.panes import ExampleBar, TextPane, pane_contents
 from syllo_tui.widgets.trends import Trends
@@ -62,6 +62,7 @@ class RunView(Vertical):
     ) -> None:
         """Draw ``feed``'s state as of ``now``; ``chart``: the loss chart has room (tall terminal)."""
         st = feed.state
+        self.set_class(has_health(st), "-health")  # one more counters line (app.tcss)
         example = feed.browser.current_example(st)
         eval_view = feed.browser.current_eval(st)
         self.query_one(ExampleBar).show(example, example_position(st, example), eval_view)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from syllo_train.matching import answer_part
+from syllo_tui import diff
 from syllo_tui.render import inert, split_think
 
 #: Styles by meaning, so the widgets agree (NO_COLOR keeps the symbols and words).
@@ -23,6 +25,9 @@ STYLES = {
     "source": "bold magenta",
     "start": "blue",
     "end": "blue",
+    "anomaly": "bold red",
+    "best": "bold green",
+    "overfit": "bold yellow",
     "think": "dim italic",
     "label": "dim",
 }
@@ -59,3 +64,43 @@ def body_text(text: str, *, fold_think: bool, style: str = "", think_opened: boo
         else:
             out.append(inert(segment), style=STYLES["think"])
     return out
+
+
+#: How the pieces of a diff look (diff.py): the brackets stay without colour (NO_COLOR).
+DIFF_STYLES = {"gone": "bold green underline", "new": "bold red"}
+
+
+def diff_text(pieces: list[diff.Piece], style: str = "") -> Text:
+    """A diff as inert Text: ``[-gone-]`` (in the old text only), ``{+new+}`` (in the new only)."""
+    out = Text(end="")
+    for piece in pieces:
+        text = inert(piece.text)
+        if piece.kind == "same":
+            out.append(text, style=style)
+        elif piece.kind == "gone":
+            out.append(f"[-{text}-]", style=DIFF_STYLES["gone"])
+        else:
+            out.append(f"{{+{text}+}}", style=DIFF_STYLES["new"])
+    return out
+
+
+def output_vs_golden(
+    output: str, golden: str, *, fold_think: bool, think_opened: bool = False
+) -> tuple[Text, str]:
+    """An output with its answer diffed against the golden, and the diff in words ("" if none).
+
+    The reasoning (``<think>``) is shown as in any pane; the answer, what a
+    match compares (matching.answer_part), is shown as the diff that turns
+    the golden into it. Texts too unlike to diff are shown as they are.
+    """
+    answer = answer_part(output, golden, opened=think_opened)
+    if answer == golden or not output.endswith(answer):
+        return body_text(output, fold_think=fold_think, think_opened=think_opened), ""
+    if diff.alike(golden, answer) < diff.ALIKE_MIN_RATIO:
+        body = body_text(output, fold_think=fold_think, think_opened=think_opened)
+        return body, "unlike the golden"
+    pieces = diff.changes(golden, answer)
+    reasoning = output[: len(output) - len(answer)]
+    out = body_text(reasoning, fold_think=fold_think, think_opened=think_opened)
+    out.append_text(diff_text(pieces))
+    return out, diff.summary(pieces)

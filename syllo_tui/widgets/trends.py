@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from syllo_tui import charts
 from syllo_tui.render import SEAM, fmt_num, sparkline, step_span
 from syllo_tui.series import Series
 from syllo_tui.state import RunState
@@ -24,8 +25,10 @@ def _fmt_value(x: float | None) -> str:
 class Trends(Widget):
     """One sparkline a row, all on the same step axis, each with its latest value.
 
-    A resume seam is drawn as ┆ in every row; the gap's value gets ▲ when the
-    gap widened at the last eval. Rows past the widget's height are left out.
+    A resume seam is drawn as ┆ in every row, an anomaly as ! on the train
+    loss and the best eval as ★ on the validation loss; the gap's value gets
+    ▲ when the run is overfitting (the gap widened at each of the last
+    ``monitor.overfit_evals`` evals). Rows past the widget's height are left out.
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -51,14 +54,20 @@ class Trends(Widget):
         ]
         rows = rows[: max(4, self.size.height)]
         span = step_span(*(series for _, series, _, _ in rows))
+        anomaly, best = charts.symbol("anomaly"), charts.symbol("best")
+        marks = {
+            "train loss": [(s, anomaly) for s in st.marks.get("anomaly", [])],
+            "val loss": [(s, best) for s in st.marks.get("best", [])],
+        }
+        marked = {SEAM: "bold", anomaly: "bold red", best: "bold green"}
         lines = []
         for label, series, value, style in rows:
             line = Text(f"{label:<{_LABEL}}", style="dim", end="")
-            spark = sparkline(series, width, span)
+            spark = sparkline(series, width, span, marks.get(label, ()))
             for ch in spark:
-                line.append(ch, style="bold" if ch == SEAM else style)
+                line.append(ch, style=marked.get(ch, style))
             line.append(" " * (width - len(spark)))
-            if label == "gap" and st.gap_widening:
+            if label == "gap" and st.overfitting:
                 line.append(f" {value} ▲", style="bold red")
             else:
                 line.append(f" {value}")

@@ -35,6 +35,9 @@ import pytest
 from syllo_train.checkpoints import list_checkpoints, read_marker
 
 SAVE, EVAL, LOG = 5, 10, 1
+# Each kill moves the run on by at most 2 * SAVE steps (the "step" aim) plus the few steps
+# trained between seeing the aimed-at log line and the kill landing; the margin keeps the
+# run from ending before its last kill however fast the machine trains.
 MAX_STEPS = 30 + 12 * T.KILLS
 # The phase each kill aims at, in turn (SYLLO_TORTURE_PHASES=rotation,checkpoint to focus).
 PHASES = tuple(
@@ -108,8 +111,13 @@ def _load_checkpoint(path: Path) -> int:
 def _aim(phase: str, tr: T.Trainer, out: Path, resume_step: int, rnd: Any) -> float:
     """Wait for the moment ``phase`` asks for; return the extra random delay slept (s)."""
     if phase == "step":
-        tr.wait_event(lambda e: e["type"] == "log", START_TIMEOUT, "a log event")
-        delay = rnd.uniform(0.0, 1.5)
+        # Aimed at a step, not at a time: a fast machine trains the whole run in about a
+        # second, so a wall-clock delay after the first log could outlive the run.
+        target = resume_step + rnd.randint(1, 2 * SAVE)
+        tr.wait_event(
+            lambda e: e["type"] == "log" and e["step"] >= target, START_TIMEOUT, f"log@{target}"
+        )
+        delay = rnd.uniform(0.0, 0.01)  # somewhere inside the next step (~10 ms here)
     elif phase == "eval":
         target = (resume_step // EVAL + 1) * EVAL
         tr.wait_event(
@@ -142,7 +150,17 @@ def _aim(phase: str, tr: T.Trainer, out: Path, resume_step: int, rnd: Any) -> fl
         )
         delay = 0.0
     elif phase == "startup":
+        # A random moment of the start-up, which ends at the first trained step at the
+        # latest: a fixed sleep on a fast machine would land after the run had ended.
         delay = rnd.uniform(0.5, 5.0)
+        until = time.monotonic() + delay
+        tr.wait_for(
+            lambda: time.monotonic() >= until or any(e["type"] == "log" for e in tr.own_events()),
+            START_TIMEOUT,
+            "the start-up's kill moment",
+            poll_s=0.002,
+        )
+        return delay
     else:  # pragma: no cover - a typo in PHASES
         raise AssertionError(phase)
     if delay:
