@@ -15,9 +15,13 @@ Reporter (events, snapshot, human log on disk).
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+# This checkout's syllo_train, whichever checkout the venv was installed from.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 @dataclasses.dataclass

@@ -25,6 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# This checkout's syllo_train, whichever checkout the venv was installed from.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def prepare(work: Path, preset: str, n: int) -> tuple[Path, list[list[int]]]:
     """A local model and the eval prompts of ``n`` validation puzzles, encoded like the trainer's."""

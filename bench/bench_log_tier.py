@@ -22,7 +22,8 @@ timer's own cost is measured and taken off. The bare step is a plain
 ``transformers.Trainer`` on the same steps (process CPU time per step, and
 wall), its runs interleaved with syllo's. Reported: µs per non-log step and per
 log step (median and mean), the parts, and the mean per step as a fraction of
-the bare step.
+the bare step; and the size of a log event (bytes on disk, the token view's
+share of it).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_log_tier.py --steps 2000 --runs 3
 """
@@ -151,7 +152,7 @@ def instrument_syllo(trainer: Any, reporter: Any, times: StepTimes) -> Callable[
             continue
         for event in [e for e in dir(TrainerCallback) if e.startswith("on_")]:
             if getattr(type(cb), event) is not getattr(TrainerCallback, event):
-                name = f"detail:  {type(cb).__name__}.{event}"
+                name = f"detail:  callbacks → {type(cb).__name__}.{event}"
                 setattr(cb, event, times.timed(name, getattr(cb, event), inner=True))
 
     # SylloTrainer.compute_loss less the Trainer's compute_loss inside it.
@@ -183,11 +184,21 @@ def instrument_syllo(trainer: Any, reporter: Any, times: StepTimes) -> Callable[
 
     # The parts of a log step (already inside the lines above: kept apart).
     log_tier = trainer.log_tier
-    log_tier._example = times.timed("detail:    example (loss read, token view)", log_tier._example)
-    reporter.writer.emit = times.timed("detail:    event built and written", reporter.writer.emit)
-    reporter.snapshot.apply = times.timed("detail:    snapshot replaced", reporter.snapshot.apply)
-    reporter.human.apply = times.timed("detail:    human log written", reporter.human.apply)
-    log_tier.on_batch = times.timed("detail:  LogTier.on_batch (example loss)", log_tier.on_batch)
+    log_tier._example = times.timed(
+        "detail:    LogTier.on_log → example (loss read, token view)", log_tier._example
+    )
+    reporter.writer.emit = times.timed(
+        "detail:    LogTier.on_log → event built and written", reporter.writer.emit
+    )
+    reporter.snapshot.apply = times.timed(
+        "detail:    LogTier.on_log → snapshot replaced", reporter.snapshot.apply
+    )
+    reporter.human.apply = times.timed(
+        "detail:    LogTier.on_log → human log written", reporter.human.apply
+    )
+    log_tier.on_batch = times.timed(
+        "detail:  compute_loss → LogTier.on_batch (example loss)", log_tier.on_batch
+    )
 
     def undo() -> None:
         Trainer.compute_loss = inner  # type: ignore[method-assign]
@@ -212,6 +223,18 @@ def per_kind(times: StepTimes, skip: int) -> dict[str, dict[str, Any]]:
                 "cpu_median": statistics.median(cpu),
                 "wall_mean": statistics.fmean(wall),
             }
+    return out
+
+
+def event_sizes(path: Path) -> list[tuple[int, int]]:
+    """Each ``log`` event of an events file: (its line's bytes, newline included; its token view's)."""
+    out = []
+    for line in path.read_bytes().splitlines():
+        event = json.loads(line)
+        if event.get("type") == "log":
+            view = (event.get("example") or {}).get("tokens")
+            view_bytes = len(json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode())
+            out.append((len(line) + 1, view_bytes if view is not None else 0))
     return out
 
 
@@ -241,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         return cpu / args.steps, wall / args.steps, per_kind(times, args.skip)
 
+    sizes: list[tuple[int, int]] = []  # per log event: (its line's bytes, its token view's bytes)
+
     def syllo_run() -> dict[str, dict[str, Any]]:
         trainer, reporter = stress.syllo()
         times = StepTimes(args.log_steps, args.steps)
@@ -250,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             undo()
             reporter.close()
+        sizes.extend(event_sizes(reporter.writer.path))
         return per_kind(times, args.skip)
 
     bare_run()  # warm-up: first-run allocator and kernel caches are not the subject
@@ -288,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     _, last = pairs[-1]
     for kind in ("non-log", "log"):
         print(
-            f"the parts of a {kind} step, syllo's trainer, last pair (CPU µs, mean; indented: inside the line above):"
+            f"the parts of a {kind} step, syllo's trainer, last pair (CPU µs, mean; a → b: b is part of a):"
         )
         for part, v in last[kind].items():
             if part == "steps":
@@ -302,8 +328,24 @@ def main(argv: list[str] | None = None) -> int:
         f"= {100 * med[2] / step_cpu_us:.2f} % of the bare step's {step_cpu_us:,.0f} µs "
         f"→ expected ratio {step_cpu_us / (step_cpu_us + med[2]):.4f}"
     )
+    lines, views = [x[0] for x in sizes], [x[1] for x in sizes]
+    print(
+        f"EVENT SIZE: a log event is {statistics.median(lines):,.0f} bytes (median of {len(lines)}; "
+        f"{min(lines):,}–{max(lines):,}), of which the token view {statistics.median(views):,.0f} bytes "
+        f"(example_tokens {stress.cfg.monitor.example_tokens}); "
+        f"{statistics.median(lines) / every:,.0f} bytes of log events a step"
+    )
     if args.json:
-        print(json.dumps({"bare_cpu_us": step_cpu_us, "pairs": [[b[2], s] for b, s in pairs]}))
+        print(
+            json.dumps(
+                {
+                    "bare_cpu_us": step_cpu_us,
+                    "pairs": [[b[2], s] for b, s in pairs],
+                    "log_event_bytes": lines,
+                    "token_view_bytes": views,
+                }
+            )
+        )
     return 0
 
 

@@ -219,6 +219,27 @@ BAD: list[tuple[str, str, tuple[str, ...], list[str], str | None]] = [
         "monitor.eval_timeout_s",
     ),
     (
+        "zero-generation-batch",
+        BASE + "[monitor]\ngeneration_batch_size = 0\n",
+        (),
+        ["cfg.toml:6", "monitor.generation_batch_size must be >= 1", "1 = one at a time"],
+        "monitor.generation_batch_size",
+    ),
+    (
+        "eval-budget-of-everything",
+        BASE + "[monitor]\neval_budget_pct = 100\n",
+        (),
+        ["cfg.toml:6", "monitor.eval_budget_pct must be in [0, 100)", "0 = no eval budget"],
+        "monitor.eval_budget_pct",
+    ),
+    (
+        "negative-eval-budget",
+        BASE,
+        ("monitor.eval_budget_pct=-5",),
+        ["--set monitor.eval_budget_pct=-5", "must be in [0, 100)"],
+        "monitor.eval_budget_pct",
+    ),
+    (
         "short-max-length",
         BASE.replace('"t.jsonl"\n', '"t.jsonl"\nmax_length = 4\n'),
         (),
@@ -830,3 +851,19 @@ def test_record_keys_join_the_fingerprint_only_when_set(tmp_path: Path) -> None:
     assert not any(k in base for k in ("data.format", "data.columns", "data.roles"))
     changed = fingerprint_settings(_load(tmp_path, BASE + 'format = "alpaca"\n'))
     assert changed["data.format"] == "alpaca" and changed != base
+
+
+def test_a_bad_eval_key_exits_2_naming_its_line(tmp_path: Path) -> None:
+    """The real CLI: a new monitor key's bad value is refused before anything runs."""
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(BASE + "[monitor]\ngeneration_batch_size = 0\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "syllo_train", "validate", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's syllo_train
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "cfg.toml:6" in proc.stderr and "monitor.generation_batch_size" in proc.stderr
