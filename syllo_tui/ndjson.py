@@ -143,6 +143,24 @@ class ReadResult:
     # remote connection lost, or back): lines for the event log
 
 
+class ParsedCounts:
+    """The malformed-line counts of a source that reads through its ``_parser`` (a LineParser).
+
+    Every reader of events (a file, its history, a pipe, ssh) reports them the same way:
+    the parser's own running totals.
+    """
+
+    _parser: LineParser
+
+    @property
+    def malformed_total(self) -> int:
+        return self._parser.malformed_total
+
+    @property
+    def malformed_by_reason(self) -> dict[str, int]:
+        return self._parser.malformed_by_reason
+
+
 class EventSource(Protocol):
     """What the TUI needs from a source: ``EventTail``, ``StdinTail`` and ``RemoteTail`` provide it."""
 

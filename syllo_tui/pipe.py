@@ -7,10 +7,10 @@ import sys
 import threading
 from typing import BinaryIO
 
-from syllo_tui.ndjson import DEFAULT_MAX_LINE_BYTES, LineParser, ReadResult
+from syllo_tui.ndjson import DEFAULT_MAX_LINE_BYTES, LineParser, ParsedCounts, ReadResult
 
 
-class StdinTail:
+class StdinTail(ParsedCounts):
     """Same ``poll()`` as EventTail, over a pipe (stdin by default) read on a background thread.
 
     A stream cannot be truncated or re-read, so ``reset`` is always False and
@@ -43,14 +43,6 @@ class StdinTail:
         self.eof = False
         self._thread = threading.Thread(target=self._run, name="syllo-stdin-reader", daemon=True)
         self._thread.start()
-
-    @property
-    def malformed_total(self) -> int:
-        return self._parser.malformed_total
-
-    @property
-    def malformed_by_reason(self) -> dict[str, int]:
-        return self._parser.malformed_by_reason
 
     def _run(self) -> None:
         read = getattr(self._stream, "read1", None) or self._stream.read

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syllo_tui.ndjson import DEFAULT_MAX_LINE_BYTES, LineParser, ReadResult
+from syllo_tui.ndjson import DEFAULT_MAX_LINE_BYTES, LineParser, ParsedCounts, ReadResult
 
 #: Seconds between two reconnection attempts, then the last one over and over.
 BACKOFF_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
@@ -158,7 +158,7 @@ class SshOptions:
         return self.keepalive_s * (ALIVE_COUNT + 1)
 
 
-class RemoteTail:
+class RemoteTail(ParsedCounts):
     """Follows ``HOST:PATH`` over ssh, reconnecting; the same ``poll()`` as ``EventTail``.
 
     ``note`` says what the connection is doing when it is not simply
@@ -202,14 +202,6 @@ class RemoteTail:
         self._thread.start()
 
     # -- what the monitor reads ----------------------------------------------------
-
-    @property
-    def malformed_total(self) -> int:
-        return self._parser.malformed_total
-
-    @property
-    def malformed_by_reason(self) -> dict[str, int]:
-        return self._parser.malformed_by_reason
 
     @property
     def note(self) -> str | None:

@@ -44,6 +44,7 @@ from syllo_tui.ndjson import (
     Event,
     EventSource,
     LineParser,
+    ParsedCounts,
     ReadResult,
 )
 from syllo_tui.pipe import StdinTail
@@ -71,7 +72,7 @@ __all__ = [
 _MARK_BYTES = 32
 
 
-class EventTail:
+class EventTail(ParsedCounts):
     """Follows a growing NDJSON file; ``poll()`` returns what is new, never blocks.
 
     ``start`` says where to begin if the file exists now: ``"begin"`` (offset
@@ -131,14 +132,6 @@ class EventTail:
     def exists(self) -> bool:
         """Whether a file is open (it existed at some poll)."""
         return self._fd is not None
-
-    @property
-    def malformed_total(self) -> int:
-        return self._parser.malformed_total
-
-    @property
-    def malformed_by_reason(self) -> dict[str, int]:
-        return self._parser.malformed_by_reason
 
     def poll(self, max_bytes: int = 4 << 20) -> ReadResult:
         """Read up to ``max_bytes`` new bytes; return the events of the lines they complete.
@@ -290,7 +283,7 @@ class EventTail:
         return False
 
 
-class History:
+class History(ParsedCounts):
     """Iterates the complete events of ``[0, end_offset)`` of one file, in lists of ``chunk_events``.
 
     For filling sparklines in the background: reads 1 MB blocks through its
@@ -318,14 +311,6 @@ class History:
         self.chunk_events = chunk_events
         self._parser = LineParser(max_line_bytes)
         self.offset = 0  # bytes read so far
-
-    @property
-    def malformed_total(self) -> int:
-        return self._parser.malformed_total
-
-    @property
-    def malformed_by_reason(self) -> dict[str, int]:
-        return self._parser.malformed_by_reason
 
     def __iter__(self) -> Iterator[list[Event]]:
         fd, end = self._fd, self.end_offset or 0
