@@ -32,3 +32,24 @@ def decode_events(path: Path) -> list[dict[str, Any]]:
 #: screen's content, a process's exit). It is a hang detector, not a timing
 #: claim: a passing test never waits it out, however loaded the machine.
 WAIT_S = 120.0
+
+
+#: The golden run (test_runner): 7 steps, log every 2, eval every 3, save every 3. The
+#: Trainer logs, then evaluates, then saves within one step; syllo logs and evaluates at
+#: the last step too. A distributed run of the same settings (test_distributed) must
+#: write the very same sequence from its one writer.
+GOLDEN_MAX, GOLDEN_LOG, GOLDEN_EVAL, GOLDEN_SAVE = 7, 2, 3, 3
+GOLDEN_SEQUENCE = [
+    ("run_start", 0),
+    ("log", 2),
+    ("eval", 3),
+    ("checkpoint", 3),
+    ("log", 4),
+    ("log", 6),
+    ("eval", 6),
+    ("checkpoint", 6),
+    ("log", 7),
+    ("eval", 7),
+    ("checkpoint", 7),
+    ("run_end", 7),
+]

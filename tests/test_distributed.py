@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import GOLDEN_EVAL, GOLDEN_LOG, GOLDEN_MAX, GOLDEN_SAVE, GOLDEN_SEQUENCE
 
 from syllo_train.events import validate_event
 
@@ -51,23 +52,6 @@ ENV = {
 WAIT_S = 150.0  # a launch: two workers importing torch + transformers on a busy 2-core box
 BATCH = 4
 STATUS_FILES = {"events.jsonl", "train.log", "training_status.json", "heartbeat"}
-
-# The single-process golden run of test_runner (max 7, log 2, eval 3, save 3).
-GOLDEN_MAX, GOLDEN_LOG, GOLDEN_EVAL, GOLDEN_SAVE = 7, 2, 3, 3
-GOLDEN = [
-    ("run_start", 0),
-    ("log", 2),
-    ("eval", 3),
-    ("checkpoint", 3),
-    ("log", 4),
-    ("log", 6),
-    ("eval", 6),
-    ("checkpoint", 6),
-    ("log", 7),
-    ("eval", 7),
-    ("checkpoint", 7),
-    ("run_end", 7),
-]
 
 
 # --- launching and stopping process trees ---------------------------------------------------------
@@ -287,7 +271,7 @@ def ddp_run(
 
 
 def test_two_ranks_write_the_single_process_golden_sequence(ddp_run: Run) -> None:
-    assert [(e["type"], e["step"]) for e in ddp_run.events] == GOLDEN
+    assert [(e["type"], e["step"]) for e in ddp_run.events] == GOLDEN_SEQUENCE
     check_valid(ddp_run.events)
     check_one_writer(ddp_run.events)
     assert ddp_run.events[-1]["status"] == "completed"

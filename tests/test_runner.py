@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import WAIT_S
+from _support import GOLDEN_EVAL, GOLDEN_LOG, GOLDEN_MAX, GOLDEN_SAVE, GOLDEN_SEQUENCE, WAIT_S
 
 from syllo_train.events import validate_event
 
@@ -119,8 +119,6 @@ def _check_all_valid(events: list[dict[str, Any]]) -> None:
 
 # --- run 1: the plain template, chat data with a system turn, learning rate 0 ----------------------
 
-PLAIN_MAX_STEPS, PLAIN_LOG, PLAIN_EVAL, PLAIN_SAVE = 7, 2, 3, 3
-
 
 @pytest.fixture(scope="module")
 def plain_run(
@@ -133,14 +131,14 @@ def plain_run(
     cfg = make_config(
         cwd,
         train={
-            "max_steps": PLAIN_MAX_STEPS,
-            "save_steps": PLAIN_SAVE,
+            "max_steps": GOLDEN_MAX,
+            "save_steps": GOLDEN_SAVE,
             "learning_rate": 0.0,
             "save_total_limit": 0,
         },
         monitor={
-            "log_steps": PLAIN_LOG,
-            "eval_steps": PLAIN_EVAL,
+            "log_steps": GOLDEN_LOG,
+            "eval_steps": GOLDEN_EVAL,
             "eval_samples": 2,
             "max_new_tokens": 12,
         },
@@ -151,22 +149,8 @@ def plain_run(
 
 
 def test_golden_event_sequence(plain_run: Run) -> None:
-    # Log every 2 steps and at the last step; eval every 3 and at the end; the
-    # Trainer logs, then evaluates, then saves within one step.
-    assert [(e["type"], e["step"]) for e in plain_run.events] == [
-        ("run_start", 0),
-        ("log", 2),
-        ("eval", 3),
-        ("checkpoint", 3),
-        ("log", 4),
-        ("log", 6),
-        ("eval", 6),
-        ("checkpoint", 6),
-        ("log", 7),
-        ("eval", 7),
-        ("checkpoint", 7),
-        ("run_end", 7),
-    ]
+    # Log every 2 steps and at the last step; eval every 3 and at the end (_support).
+    assert [(e["type"], e["step"]) for e in plain_run.events] == GOLDEN_SEQUENCE
 
 
 def test_every_event_passes_the_contract(plain_run: Run) -> None:
@@ -181,12 +165,12 @@ def test_run_start_and_run_end(plain_run: Run, tiny_model_dir: Path, puzzle_data
     assert start["type"] == "run_start" and end["type"] == "run_end"
     assert start["template"] == "plain"  # the tiny model has no chat template
     assert start["model"] == str(tiny_model_dir)
-    assert start["max_steps"] == PLAIN_MAX_STEPS
+    assert start["max_steps"] == GOLDEN_MAX
     assert start["train_examples"] == len(_records(puzzle_data.train))
     assert start["val_examples"] == len(_records(puzzle_data.val))
     assert start["resumed_from"] is None
-    assert start["config"]["train"]["max_steps"] == PLAIN_MAX_STEPS
-    assert end["status"] == "completed" and end["step"] == PLAIN_MAX_STEPS
+    assert start["config"]["train"]["max_steps"] == GOLDEN_MAX
+    assert end["status"] == "completed" and end["step"] == GOLDEN_MAX
     assert end["counters"]["evals"] == 3 and end["counters"]["checkpoints"] == 3
     assert end["counters"]["generations"] == 3 * 2
 
