@@ -148,11 +148,10 @@ class Run:
 
         total = trainable = 0
         name = model if isinstance(model, str) else "custom"
+        device = "cpu"
         if model is not None and not isinstance(model, str):
             total, trainable = param_counts(model)
             name = model_name(model)
-        device = "cpu"
-        if model is not None and not isinstance(model, str):
             first = next(iter(model.parameters()), None)
             device = str(first.device) if first is not None else "cpu"
         self.reporter.emit(
